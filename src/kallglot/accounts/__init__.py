@@ -1,0 +1,1 @@
+"""Identity: organizations, users, memberships, roles, API keys, sessions."""

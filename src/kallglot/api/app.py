@@ -1,0 +1,55 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from kallglot import __version__
+from kallglot.api import health
+from kallglot.api.errors import install_error_handlers
+from kallglot.api.idempotency import IdempotencyMiddleware
+from kallglot.api.middleware import RequestContextMiddleware
+from kallglot.core.logging import configure_logging
+from kallglot.core.settings import Settings, get_settings
+from kallglot.db.engine import build_engine, session_factory
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database must already be migrated (``kallglot db upgrade``)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    engine = build_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Kallglot API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    install_error_handlers(app)
+    # Starlette runs the middleware added last first: request context wraps idempotency.
+    app.add_middleware(
+        IdempotencyMiddleware,
+        sessions=sessions,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    return app

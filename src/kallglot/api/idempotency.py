@@ -1,0 +1,209 @@
+"""``Idempotency-Key`` on POST: the same key and body replay the stored response.
+
+The key is scoped to the caller's credential. The same key with a different
+body, or while the first request is still running, is answered 409. Server
+errors are not stored, so a retry after a 5xx runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio.to_thread
+from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kallglot.api.errors import error_body, send_json
+from kallglot.core.clock import utcnow
+from kallglot.core.ids import new_id
+from kallglot.db.base import Base, IdMixin, TimestampMixin
+from kallglot.db.engine import transaction
+
+HEADER = b"idempotency-key"
+MAX_KEY_LENGTH = 255
+REPLAY_HEADER = b"idempotent-replayed"
+
+
+class IdempotencyRecord(IdMixin, TimestampMixin, Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    completed_at: Mapped[datetime | None]
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """Outcome of trying to claim a key: run the request, replay, or refuse."""
+
+    record_id: str | None = None
+    replay: IdempotencyRecord | None = None
+    refusal: tuple[int, str, str] | None = None
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, sessions: sessionmaker[Session], ttl: timedelta) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.ttl = ttl
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, HEADER)
+        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not key or len(key) > MAX_KEY_LENGTH:
+            await send_json(
+                send,
+                400,
+                error_body(
+                    "invalid_request_error",
+                    "invalid_idempotency_key",
+                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+                    "Idempotency-Key",
+                ),
+            )
+            return
+        body = await _read_body(receive)
+        fingerprint = hashlib.sha256(
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        ).hexdigest()
+        caller = _header(scope, b"authorization") or _header(scope, b"cookie") or "anonymous"
+        caller_scope = hashlib.sha256(caller.encode()).hexdigest()
+        claim = await anyio.to_thread.run_sync(self._claim, caller_scope, key, fingerprint)
+        if claim.refusal is not None:
+            status, code, message = claim.refusal
+            body_json = error_body("invalid_request_error", code, message, "Idempotency-Key")
+            retry = [(b"retry-after", b"1")] if code == "idempotency_conflict" else None
+            await send_json(send, status, body_json, retry)
+            return
+        if claim.replay is not None:
+            await _replay(send, claim.replay)
+            return
+        assert claim.record_id is not None
+        await self._run_and_store(scope, body, send, claim.record_id)
+
+    async def _run_and_store(self, scope: Scope, body: bytes, send: Send, record_id: str) -> None:
+        delivered = False
+
+        async def replay_receive() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        content_type: str | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        finally:
+            await anyio.to_thread.run_sync(
+                self._finish, record_id, status, content_type, b"".join(chunks)
+            )
+
+    def _claim(self, caller_scope: str, key: str, fingerprint: str) -> _Claim:
+        now = utcnow()
+        with transaction(self.sessions) as session:
+            session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - self.ttl)
+            )
+        try:
+            with transaction(self.sessions) as session:
+                record = IdempotencyRecord(
+                    id=new_id("idk"), scope=caller_scope, key=key, fingerprint=fingerprint
+                )
+                session.add(record)
+            return _Claim(record_id=record.id)
+        except IntegrityError:
+            pass
+        with self.sessions() as session:
+            existing = session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == caller_scope, IdempotencyRecord.key == key
+                )
+            )
+        if existing is None:
+            # The other request failed and released the key between our two statements.
+            return self._claim(caller_scope, key, fingerprint)
+        if existing.fingerprint != fingerprint:
+            return _Claim(
+                refusal=(
+                    409,
+                    "idempotency_mismatch",
+                    "This Idempotency-Key was already used with a different request.",
+                )
+            )
+        if existing.completed_at is None:
+            return _Claim(
+                refusal=(
+                    409,
+                    "idempotency_conflict",
+                    "A request with this Idempotency-Key is still being processed.",
+                )
+            )
+        return _Claim(replay=existing)
+
+    def _finish(self, record_id: str, status: int, content_type: str | None, body: bytes) -> None:
+        with transaction(self.sessions) as session:
+            record = session.get(IdempotencyRecord, record_id)
+            if record is None:
+                return
+            if status >= 500:
+                session.delete(record)
+                return
+            record.status_code = status
+            record.content_type = content_type
+            record.body = body
+            record.completed_at = utcnow()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for header, value in scope.get("headers", []):
+        if header == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _replay(send: Send, record: IdempotencyRecord) -> None:
+    body = record.body or b""
+    headers = [(b"content-length", str(len(body)).encode()), (REPLAY_HEADER, b"true")]
+    if record.content_type:
+        headers.append((b"content-type", record.content_type.encode()))
+    assert record.status_code is not None
+    await send({"type": "http.response.start", "status": record.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""The ``kallglot`` command line."""

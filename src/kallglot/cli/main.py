@@ -1,0 +1,94 @@
+"""Root of the ``kallglot`` command; each domain registers its own sub-commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from kallglot import __version__
+from kallglot.core.errors import ConfigurationError
+from kallglot.core.settings import Settings, load_settings
+from kallglot.db import migrate
+from kallglot.db.engine import build_engine, session_factory, transaction
+
+app = typer.Typer(
+    help="Kallglot: real-time voice translation for phone calls.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo organization.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        typer.echo(f"kallglot: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kallglot {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Kallglot command line."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the API server. An SQLite database is created and migrated on the way."""
+    settings = settings_or_exit()
+    if make_url(settings.effective_database_url).get_backend_name() == "sqlite":
+        migrate.upgrade(settings.effective_database_url)
+    settings.master_key_bytes()
+    from kallglot.api.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = settings_or_exit()
+    migrate.upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {migrate.head_revision(settings.effective_database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Revert migrations down to REVISION (``base`` removes every table)."""
+    settings = settings_or_exit()
+    migrate.downgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Create the demo organization (idempotent)."""
+    from kallglot.accounts.demo import seed_demo_organization
+
+    settings = settings_or_exit()
+    engine = build_engine(settings.effective_database_url)
+    with transaction(session_factory(engine)) as session:
+        organization = seed_demo_organization(session)
+        typer.echo(f"demo organization {organization.id} ({organization.name})")
+    engine.dispose()
+
+
+def main() -> None:
+    app()

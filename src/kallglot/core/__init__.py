@@ -1,0 +1,1 @@
+"""Cross-cutting foundations: settings, errors, ids, clock and logging."""

@@ -1,0 +1,115 @@
+"""Settings from the environment (prefix ``KALLGLOT_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kallglot.core.errors import ConfigurationError
+
+MASTER_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KALLGLOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    blob_dir: Path | None = None
+    master_key: SecretStr | None = Field(
+        default=None, description="base64 of 32 random bytes; wraps the data keys"
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    idempotency_ttl_hours: int = Field(default=24, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("master_key")
+    @classmethod
+    def _key_size(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _decode_master_key(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_explicit_secrets(self) -> Settings:
+        if self.env == "production" and self.master_key is None:
+            raise ValueError("KALLGLOT_MASTER_KEY is required when KALLGLOT_ENV=production")
+        if self.env == "production" and not self.database_url:
+            raise ValueError("KALLGLOT_DATABASE_URL is required when KALLGLOT_ENV=production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'kallglot.db').as_posix()}"
+
+    @property
+    def effective_blob_dir(self) -> Path:
+        return self.blob_dir or self.var_dir / "blobs"
+
+    def master_key_bytes(self) -> bytes:
+        """The master key; in the embedded default it is generated once into ``var/``."""
+        if self.master_key is not None:
+            return _decode_master_key(self.master_key.get_secret_value())
+        key_file = self.var_dir / "master.key"
+        if not key_file.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            encoded = base64.b64encode(secrets.token_bytes(MASTER_KEY_BYTES)).decode()
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(encoded)
+        return _decode_master_key(key_file.read_text().strip())
+
+
+def _decode_master_key(encoded: str) -> bytes:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError as exc:
+        raise ValueError("must be base64") from exc
+    if len(raw) != MASTER_KEY_BYTES:
+        raise ValueError(f"must decode to {MASTER_KEY_BYTES} bytes")
+    return raw
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad one raises ConfigurationError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = f"KALLGLOT_{field.upper()}" if field else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Storage: the SQLAlchemy engine and sessions, migrations and the model base."""

@@ -1,0 +1,105 @@
+"""Shared fixtures: a migrated database on SQLite, and on PostgreSQL when
+``KALLGLOT_TEST_DATABASE_URL`` is set; an app and a client on top of it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from kallglot.api.app import create_app
+from kallglot.core.settings import Settings, load_settings
+from kallglot.db import migrate
+from kallglot.db.engine import build_engine, normalise_url, session_factory
+from kallglot.db.registry import metadata
+
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+FLEURS_DIR = SHARED_DIR / "data" / "speech" / "fleurs"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KALLGLOT_TEST_DATABASE_URL") else [])
+
+
+@dataclass
+class MigratedDatabase:
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+
+def _postgres_schema_url(schema: str) -> str:
+    base = make_url(normalise_url(os.environ["KALLGLOT_TEST_DATABASE_URL"]))
+    return base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MigratedDatabase]:
+    """A database migrated to head once per backend and test run.
+
+    On PostgreSQL each run gets its own schema so that concurrent runs never meet.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'kallglot.db'}"
+        admin = None
+    else:
+        schema = f"kg_test_{secrets.token_hex(6)}"
+        admin = build_engine(os.environ["KALLGLOT_TEST_DATABASE_URL"])
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = _postgres_schema_url(schema)
+    migrate.upgrade(url)
+    engine = build_engine(url)
+    yield MigratedDatabase(url=url, engine=engine, sessions=session_factory(engine))
+    engine.dispose()
+    if admin is not None:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(migrated_database: MigratedDatabase) -> Iterator[MigratedDatabase]:
+    """The migrated database, emptied again after the test."""
+    yield migrated_database
+    with migrated_database.engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(delete(table))
+
+
+@pytest.fixture
+def settings(database: MigratedDatabase, tmp_path: Path) -> Settings:
+    return load_settings(
+        env="test",
+        database_url=database.url,
+        var_dir=tmp_path / "var",
+        log_json=True,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
