@@ -27,6 +27,9 @@ FLEURS_DIR = SHARED_DIR / "data" / "speech" / "fleurs"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KALLGLOT_TEST_DATABASE_URL") else [])
 
+# Slow tests whose subject is not the database (real models, real peers) run on SQLite only.
+sqlite_only = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
+
 
 @dataclass
 class MigratedDatabase:

@@ -16,11 +16,17 @@ from kallglot.api.middleware import RequestContextMiddleware
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.realtime import lifecycle as realtime_lifecycle
+from kallglot.realtime import routes as realtime_routes
+from kallglot.realtime import stream as realtime_stream
+from kallglot.realtime import webhook_routes
+from kallglot.realtime.engines import SpeechEngines
+from kallglot.realtime.speech_engines import InstalledSpeechEngines
 
-API_PREFIX = "/v1"
 
-
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, speech_engines: SpeechEngines | None = None
+) -> FastAPI:
     """Build the app; the database must already be migrated (``kallglot db upgrade``)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_output=settings.log_json)
@@ -29,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with realtime_lifecycle.running(app, settings):
+            yield
         engine.dispose()
 
     app = FastAPI(
@@ -51,5 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    realtime_lifecycle.install(app, settings, sessions, speech_engines or InstalledSpeechEngines())
     app.include_router(health.router)
+    app.include_router(realtime_routes.router)
+    app.include_router(realtime_routes.organization_router)
+    app.include_router(realtime_stream.router)
+    app.include_router(webhook_routes.router)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
+    # --- realtime (calls) ---
+    stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
+    session_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    max_concurrent_calls: int = Field(
+        default_factory=lambda: 2 * (os.cpu_count() or 1),
+        gt=0,
+        description="calls one node translates at once; more are refused (capacity_exceeded)",
+    )
+    webhook_timeout_seconds: float = Field(default=30.0, gt=0)
+    # --- end realtime ---
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -64,6 +76,14 @@ class Settings(BaseSettings):
         if self.env == "production" and not self.database_url:
             raise ValueError("KALLGLOT_DATABASE_URL is required when KALLGLOT_ENV=production")
         return self
+
+    @property
+    def stream_token_ttl(self) -> timedelta:
+        return timedelta(seconds=self.stream_token_ttl_seconds)
+
+    @property
+    def session_idle_timeout(self) -> timedelta:
+        return timedelta(seconds=self.session_idle_timeout_seconds)
 
     @property
     def effective_database_url(self) -> str:

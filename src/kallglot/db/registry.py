@@ -9,7 +9,15 @@ from __future__ import annotations
 from kallglot.accounts import models as accounts_models
 from kallglot.api import idempotency as api_idempotency
 from kallglot.db.base import Base
+from kallglot.realtime import models as realtime_models
+from kallglot.realtime import webhooks as realtime_webhooks
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "api_idempotency", "metadata"]
+__all__ = [
+    "accounts_models",
+    "api_idempotency",
+    "metadata",
+    "realtime_models",
+    "realtime_webhooks",
+]

@@ -1,0 +1,1 @@
+"""Calls: sessions and their state machine, the translation pipeline, events, webhooks."""

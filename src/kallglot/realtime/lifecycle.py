@@ -1,0 +1,48 @@
+"""Starts and stops the calls domain inside the app: hub, webhook dispatcher, idle sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from kallglot.core.settings import Settings
+from kallglot.realtime.admission import Admission
+from kallglot.realtime.bus import InProcessEventBus
+from kallglot.realtime.engines import SpeechEngines
+from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.webhooks import WebhookDispatcher
+
+
+def install(
+    app: FastAPI, settings: Settings, sessions: sessionmaker[Session], engines: SpeechEngines
+) -> None:
+    app.state.realtime = RealtimeHub(
+        sessions,
+        engines,
+        InProcessEventBus(),
+        Admission(settings.max_concurrent_calls),
+        settings.session_idle_timeout,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    hub: RealtimeHub = app.state.realtime
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        dispatcher = WebhookDispatcher(hub.sessions, client, settings.webhook_timeout_seconds)
+        tasks = [
+            asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
+            asyncio.create_task(hub.run_sweeper(), name="idle-session-sweeper"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await hub.shutdown()

@@ -1,0 +1,154 @@
+"""Sessions API: create, read, list, end; transcript and latency of a session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+
+from kallglot.accounts.dependencies import Principal, require
+from kallglot.accounts.permissions import Permission
+from kallglot.api.deps import AppSettings, DbSession
+from kallglot.api.pagination import Page, Pagination
+from kallglot.realtime import service
+from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.models import TranscriptTurn
+from kallglot.realtime.schemas import (
+    CreateSession,
+    EndedSessionOut,
+    EndSession,
+    LatencyOut,
+    SessionMode,
+    SessionOut,
+    StreamInfo,
+    TranscriptMetadata,
+    TranscriptOut,
+    TranslationOut,
+    TurnOut,
+)
+from kallglot.realtime.state import TERMINAL, SessionStatus
+from kallglot.realtime.transcripts import open_turn_text
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+Reader = Annotated[Principal, Depends(require(Permission.SESSIONS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.SESSIONS_WRITE))]
+TranscriptReader = Annotated[Principal, Depends(require(Permission.TRANSCRIPTS_READ))]
+
+
+def _hub(request: Request) -> RealtimeHub:
+    hub: RealtimeHub = request.app.state.realtime
+    return hub
+
+
+@router.post("", status_code=201, summary="Create a session")
+def create_session(
+    body: CreateSession, principal: Writer, db: DbSession, settings: AppSettings, request: Request
+) -> SessionOut:
+    hub = _hub(request)
+    hub.admission.check_room()
+    if body.mode is not SessionMode.TRANSCRIPTION and body.source_language and body.target_language:
+        hub.engines.check_pair(body.source_language, body.target_language)
+        hub.engines.check_pair(body.target_language, body.source_language)
+    call, grant = service.create_session(
+        db, principal.organization_id, body, settings.stream_token_ttl
+    )
+    stream = StreamInfo(
+        url=service.stream_url(settings.public_base_url, call.id),
+        token=grant.token,
+        expires_at=grant.expires_at,
+    )
+    return service.to_out(call, stream)
+
+
+@router.get("", summary="List sessions, newest first")
+def list_sessions(
+    principal: Reader,
+    db: DbSession,
+    page: Pagination,
+    status: Annotated[SessionStatus | None, Query()] = None,
+    mode: Annotated[SessionMode | None, Query()] = None,
+) -> Page[SessionOut]:
+    return service.list_sessions(
+        db, principal.organization_id, page, status, mode.value if mode else None
+    )
+
+
+@router.get("/{session_id}", summary="Retrieve a session")
+def get_session(session_id: str, principal: Reader, db: DbSession) -> SessionOut:
+    return service.to_out(service.get_session(db, principal.organization_id, session_id))
+
+
+@router.post("/{session_id}/end", summary="End a session (idempotent)")
+async def end_session(
+    session_id: str, principal: Writer, request: Request, body: EndSession | None = None
+) -> EndedSessionOut:
+    hub = _hub(request)
+    reason = (body.reason if body else None) or "completed"
+    call = await asyncio.to_thread(_load, hub, principal.organization_id, session_id)
+    if SessionStatus(call.status) not in TERMINAL:
+        await hub.end(session_id, reason)
+        call = await asyncio.to_thread(_load, hub, principal.organization_id, session_id)
+    return service.to_ended_out(call)
+
+
+def _load(hub: RealtimeHub, organization_id: str, session_id: str) -> service.CallSession:
+    with hub.sessions() as db:
+        return service.get_session(db, organization_id, session_id)
+
+
+@router.get("/{session_id}/transcript", summary="The session's transcript, turn by turn")
+def get_transcript(session_id: str, principal: TranscriptReader, db: DbSession) -> TranscriptOut:
+    call = service.get_session(db, principal.organization_id, session_id)
+    turns = db.scalars(
+        select(TranscriptTurn)
+        .where(TranscriptTurn.session_id == call.id)
+        .order_by(TranscriptTurn.sequence)
+    ).all()
+    out: list[TurnOut] = []
+    for turn in turns:
+        text, translation = open_turn_text(db, turn)
+        out.append(
+            TurnOut(
+                sequence=turn.sequence,
+                speaker=turn.speaker,
+                language=turn.language,
+                text=text,
+                translation=(
+                    TranslationOut(language=turn.translation_language, text=translation)
+                    if translation is not None and turn.translation_language
+                    else None
+                ),
+                start_ms=turn.start_ms,
+                end_ms=turn.end_ms,
+                confidence=turn.confidence,
+                timestamp=turn.created_at,
+            )
+        )
+    return TranscriptOut(
+        id=f"trn_{call.id}",
+        session_id=call.id,
+        status="completed" if SessionStatus(call.status) in TERMINAL else "in_progress",
+        turns=out,
+        metadata=TranscriptMetadata(
+            total_turns=len(out),
+            duration_seconds=round(service.duration_seconds(call), 3),
+            languages_detected=sorted({turn.language for turn in turns if turn.language}),
+        ),
+    )
+
+
+@router.get("/{session_id}/latency", summary="Latency percentiles of the session's utterances")
+def get_latency(session_id: str, principal: Reader, db: DbSession) -> LatencyOut:
+    call = service.get_session(db, principal.organization_id, session_id)
+    return service.latency_summary(db, principal.organization_id, call.id)
+
+
+organization_router = APIRouter(prefix="/v1", tags=["sessions"])
+
+
+@organization_router.get("/latency", summary="Latency percentiles over the organization's calls")
+def get_organization_latency(principal: Reader, db: DbSession) -> LatencyOut:
+    return service.latency_summary(db, principal.organization_id)

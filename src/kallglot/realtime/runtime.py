@@ -1,0 +1,472 @@
+"""A live call: its connections, one translation pipeline per direction, playback, barge-in.
+
+Per direction: frames → recognizer (VAD, partials, finals) → translation →
+synthesis → the listener's :class:`Player`. Recognition and the
+translate/speak stage run as separate tasks so a long synthesis never delays
+hearing the next utterance. Every event is published on the bus and sent to
+the call's connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import soxr
+
+from kallglot.core.errors import KallglotError
+from kallglot.core.ids import new_id
+from kallglot.realtime.bus import EventBus, session_topic
+from kallglot.realtime.engines import (
+    FinalText,
+    PartialText,
+    RecognitionEvent,
+    SpeechEngines,
+    SpeechStarted,
+    StreamingRecognizer,
+)
+from kallglot.realtime.player import OutputChunk, Player
+from kallglot.realtime.protocol import AudioEncoding, DecodedAudio, Party, ProtocolError, event
+from kallglot.realtime.recording import Recorder
+from kallglot.realtime.schemas import SessionMode
+from kallglot.speech import g711
+from kallglot.speech.audio import FRAME_BYTES, SAMPLE_RATE, AudioFrame
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class FinalTurn:
+    """A final utterance, handed to the store (encrypted) by the call's owner."""
+
+    utterance_id: str
+    speaker: Party
+    text: str
+    language: str | None
+    translation: str | None
+    translation_language: str | None
+    start_ms: int
+    end_ms: int
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class Timing:
+    utterance_id: str
+    speaker: Party
+    speech_ended_at: datetime
+    asr_final_ms: int
+    mt_done_ms: int | None
+    first_audio_ms: int | None
+
+
+class CallStore(Protocol):
+    """Where a live call writes what must survive it (implemented over the database)."""
+
+    async def turn(self, turn: FinalTurn) -> None: ...
+
+    async def timing(self, timing: Timing) -> None: ...
+
+    async def languages(self, source: str | None, target: str | None) -> None: ...
+
+
+@dataclass
+class Connection:
+    """One WebSocket (or transport) attached to the call."""
+
+    send: Send
+    party: Party | None = None
+    output_encoding: AudioEncoding = AudioEncoding.MULAW
+    id: str = field(default_factory=lambda: new_id("conn"))
+    downsamplers: dict[Party, soxr.ResampleStream] = field(default_factory=dict)
+
+    def encode_output(self, listener: Party, pcm16k: bytes) -> tuple[bytes, int]:
+        """The connection's wire format: mu-law 8 kHz (telephony) or 16 kHz PCM."""
+        if self.output_encoding is AudioEncoding.PCM_S16LE:
+            return pcm16k, SAMPLE_RATE
+        if listener not in self.downsamplers:
+            self.downsamplers[listener] = soxr.ResampleStream(SAMPLE_RATE, 8000, 1, dtype="int16")
+        narrow = self.downsamplers[listener].resample_chunk(np.frombuffer(pcm16k, dtype="<i2"))
+        return g711.mulaw_encode(np.asarray(narrow, dtype=np.int16)), 8000
+
+    def hears(self, listener: Party) -> bool:
+        return self.party is None or self.party is listener
+
+
+class _ArrivalClock:
+    """Maps a party's stream time (ms of audio received) to the wall clock it arrived at."""
+
+    def __init__(self) -> None:
+        self._marks: deque[tuple[int, float]] = deque(maxlen=3000)
+
+    def mark(self, stream_ms: int) -> None:
+        self._marks.append((stream_ms, time.monotonic()))
+
+    def at(self, stream_ms: int) -> float:
+        for mark_ms, arrived in self._marks:
+            if mark_ms >= stream_ms:
+                return arrived
+        return time.monotonic()
+
+
+@dataclass
+class _Utterance:
+    id: str
+    final: FinalText
+    speech_ended: float
+    asr_done: float
+    generation: int
+
+
+class Direction:
+    """One party's speech, recognised and (per mode) translated and spoken to the other."""
+
+    def __init__(self, call: CallRuntime, speaker: Party, language: str | None) -> None:
+        self.call = call
+        self.speaker = speaker
+        self.recognizer: StreamingRecognizer = call.engines.recognizer(language)
+        self.clock = _ArrivalClock()
+        self.stream_ms = 0
+        self.last_sequence = -1
+        self._pending = bytearray()
+        # Stateful, so 20 ms telephone frames join without clicks at their edges.
+        self._upsampler = soxr.ResampleStream(8000, SAMPLE_RATE, 1, dtype="int16")
+        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=1500)
+        self._utterances: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._recognise(), name=f"recognise-{speaker}"),
+            asyncio.create_task(self._speak(), name=f"speak-{speaker}"),
+        ]
+
+    @property
+    def listener(self) -> Party:
+        return self.speaker.other
+
+    def accept(self, audio: DecodedAudio) -> None:
+        """Take one input message; frames are queued, never processed on the receive path."""
+        if audio.sequence <= self.last_sequence:
+            kind = "duplicate_frame" if audio.sequence == self.last_sequence else "out_of_order"
+            raise ProtocolError(
+                kind, f"Audio sequence {audio.sequence} after {self.last_sequence}; dropped."
+            )
+        self.last_sequence = audio.sequence
+        if audio.encoding is AudioEncoding.MULAW:
+            pcm = self._upsampler.resample_chunk(g711.mulaw_decode(audio.data))
+            self._pending.extend(np.asarray(pcm, dtype="<i2").tobytes())
+        else:
+            self._pending.extend(audio.data)
+        while len(self._pending) >= FRAME_BYTES:
+            frame = AudioFrame(bytes(self._pending[:FRAME_BYTES]), self.stream_ms)
+            del self._pending[:FRAME_BYTES]
+            if self.call.recorder is not None:
+                self.call.recorder.add(Recorder.ORIGINAL, frame.pcm)
+            self.stream_ms = frame.end_ms
+            self.clock.mark(frame.end_ms)
+            if self._frames.full():
+                raise ProtocolError(
+                    "audio_backpressure", "Audio arrives faster than it can be processed."
+                )
+            self._frames.put_nowait(frame)
+
+    async def close(self) -> None:
+        """Finish what was said, then stop."""
+        await self._frames.put(None)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _recognise(self) -> None:
+        try:
+            while (frame := await self._frames.get()) is not None:
+                await self._handle(await self.recognizer.feed(frame))
+            await self._handle(await self.recognizer.flush())
+        except KallglotError as exc:
+            await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
+        finally:
+            await self._utterances.put(None)
+
+    async def _handle(self, events: list[RecognitionEvent]) -> None:
+        for recognised in events:
+            if isinstance(recognised, SpeechStarted):
+                await self.call.on_speech_started(self.speaker)
+            elif isinstance(recognised, PartialText):
+                await self.call.broadcast(
+                    event(
+                        "transcript.partial",
+                        self.call.id,
+                        speaker=self.speaker.value,
+                        language=recognised.language,
+                        text=recognised.text,
+                    )
+                )
+            elif isinstance(recognised, FinalText):
+                await self._finalise(recognised)
+
+    async def _finalise(self, final: FinalText) -> None:
+        await self.call.broadcast(
+            event("speech.stopped", self.call.id, speaker=self.speaker.value, end_ms=final.end_ms)
+        )
+        if not final.text.strip():
+            return
+        if final.language and self.recognizer.language is None:
+            await self.call.language_detected(self.speaker, final.language)
+        await self._utterances.put(
+            _Utterance(
+                id=new_id("utt"),
+                final=final,
+                speech_ended=self.clock.at(final.end_ms),
+                asr_done=time.monotonic(),
+                generation=self.call.player(self.listener).generation,
+            )
+        )
+
+    async def _speak(self) -> None:
+        while (utterance := await self._utterances.get()) is not None:
+            try:
+                await self._translate_and_speak(utterance)
+            except KallglotError as exc:
+                await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
+
+    async def _translate_and_speak(self, utterance: _Utterance) -> None:
+        call, final = self.call, utterance.final
+        source = final.language or call.language_of(self.speaker)
+        target = call.language_of(self.listener)
+        translation: str | None = None
+        mt_done: float | None = None
+        if call.translates and source and target and source != target:
+            translation = await call.engines.translate(final.text, source, target)
+            mt_done = time.monotonic()
+        elif call.translates and source and source == target:
+            translation, mt_done = final.text, time.monotonic()
+        await call.broadcast(
+            event(
+                "transcript.final",
+                call.id,
+                utterance_id=utterance.id,
+                speaker=self.speaker.value,
+                language=source,
+                text=final.text,
+                translation={"language": target, "text": translation} if translation else None,
+                start_ms=final.start_ms,
+                end_ms=final.end_ms,
+                confidence=final.confidence,
+            )
+        )
+        await call.store.turn(
+            FinalTurn(
+                utterance.id,
+                self.speaker,
+                final.text,
+                source,
+                translation,
+                target if translation else None,
+                final.start_ms,
+                final.end_ms,
+                final.confidence,
+            )
+        )
+        first_audio: float | None = None
+        if translation and target and call.speaks_to(self.listener):
+            player = call.player(self.listener)
+            async for pcm in call.engines.synthesize(translation, target):
+                if player.generation != utterance.generation:
+                    break
+                player.enqueue(utterance.id, pcm, utterance.generation)
+            first_audio = await player.wait_first_sent(utterance.id, timeout_s=10.0)
+        await self._report_latency(utterance, mt_done, first_audio)
+
+    async def _report_latency(
+        self, utterance: _Utterance, mt_done: float | None, first_audio: float | None
+    ) -> None:
+        def after_end(moment: float | None) -> int | None:
+            if moment is None:
+                return None
+            return max(0, round((moment - utterance.speech_ended) * 1000))
+
+        asr_ms = after_end(utterance.asr_done) or 0
+        timing = Timing(
+            utterance.id,
+            self.speaker,
+            datetime.now(UTC) - timedelta(seconds=time.monotonic() - utterance.speech_ended),
+            asr_ms,
+            after_end(mt_done),
+            after_end(first_audio),
+        )
+        await self.call.store.timing(timing)
+        await self.call.broadcast(
+            event(
+                "latency",
+                self.call.id,
+                utterance_id=utterance.id,
+                speaker=self.speaker.value,
+                asr_final_ms=timing.asr_final_ms,
+                mt_done_ms=timing.mt_done_ms,
+                first_audio_ms=timing.first_audio_ms,
+            )
+        )
+
+
+def _error(exc: KallglotError) -> dict[str, str]:
+    return {"code": exc.code, "message": exc.message}
+
+
+class CallRuntime:
+    """Everything live about one session on this node."""
+
+    def __init__(
+        self,
+        call_id: str,
+        mode: SessionMode,
+        source_language: str | None,
+        target_language: str | None,
+        engines: SpeechEngines,
+        bus: EventBus,
+        store: CallStore,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.id = call_id
+        self.recorder = recorder
+        self.mode = mode
+        self.engines = engines
+        self.bus = bus
+        self.store = store
+        self.connections: dict[str, Connection] = {}
+        self._languages: dict[Party, str | None] = {
+            Party.CALLER: source_language,
+            Party.AGENT: target_language,
+        }
+        self._players = {party: Player(self._sink_for(party)) for party in Party}
+        for player in self._players.values():
+            player.start()
+        self._directions: dict[Party, Direction] = {}
+        self._last_activity = time.monotonic()
+        self.ended = asyncio.Event()
+
+    # Modes -------------------------------------------------------------------------------
+    @property
+    def translates(self) -> bool:
+        return self.mode is not SessionMode.TRANSCRIPTION
+
+    def speaks_to(self, listener: Party) -> bool:
+        """Bidirectional: both hear translations. Assistive: only the caller does."""
+        if self.mode is SessionMode.BIDIRECTIONAL:
+            return True
+        return self.mode is SessionMode.ASSISTIVE and listener is Party.CALLER
+
+    def language_of(self, party: Party) -> str | None:
+        return self._languages[party]
+
+    async def language_detected(self, party: Party, language: str) -> None:
+        if self._languages[party] is None:
+            self._languages[party] = language
+            await self.store.languages(self._languages[Party.CALLER], self._languages[Party.AGENT])
+            await self.broadcast(
+                event("language.detected", self.id, speaker=party.value, language=language)
+            )
+
+    async def update_languages(self, source: str | None, target: str | None) -> None:
+        for party, language in ((Party.CALLER, source), (Party.AGENT, target)):
+            if language is not None:
+                self._languages[party] = language
+                if party in self._directions:
+                    self._directions[party].recognizer.language = language
+        caller, agent = self._languages[Party.CALLER], self._languages[Party.AGENT]
+        if self.translates and caller and agent and caller != agent:
+            self.engines.check_pair(caller, agent)
+            self.engines.check_pair(agent, caller)
+        await self.store.languages(caller, agent)
+        await self.broadcast(
+            event("session.updated", self.id, source_language=caller, target_language=agent)
+        )
+
+    # Audio in ----------------------------------------------------------------------------
+    def accept_audio(self, audio: DecodedAudio) -> None:
+        direction = self._directions.get(audio.speaker)
+        if direction is None:
+            direction = Direction(self, audio.speaker, self._languages[audio.speaker])
+            self._directions[audio.speaker] = direction
+        self._last_activity = time.monotonic()
+        direction.accept(audio)
+
+    @property
+    def idle_seconds(self) -> float:
+        return time.monotonic() - self._last_activity
+
+    async def on_speech_started(self, speaker: Party) -> None:
+        await self.broadcast(event("speech.started", self.id, speaker=speaker.value))
+        player = self._players[speaker]
+        if player.is_playing():
+            # Barge-in: the speaker talks over the translation playing to them.
+            player.clear()
+            await self.broadcast(event("audio.clear", self.id, listener=speaker.value))
+
+    # Audio out and events ----------------------------------------------------------------
+    def player(self, listener: Party) -> Player:
+        return self._players[listener]
+
+    def _sink_for(self, listener: Party) -> Callable[[OutputChunk], Awaitable[None]]:
+        async def sink(chunk: OutputChunk) -> None:
+            if self.recorder is not None:
+                self.recorder.add(Recorder.TRANSLATED, chunk.pcm16k)
+            for connection in list(self.connections.values()):
+                if connection.hears(listener):
+                    await connection.send(_audio_event(self.id, listener, chunk, connection))
+
+        return sink
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        await self.bus.publish(session_topic(self.id), message)
+        for connection in list(self.connections.values()):
+            try:
+                await connection.send(message)
+            except Exception:  # a closing socket must not stop the call for the others
+                logger.info("dropping a connection that failed to receive")
+                self.connections.pop(connection.id, None)
+
+    # Life cycle --------------------------------------------------------------------------
+    async def end(self, reason: str) -> None:
+        """Finish in-flight utterances, tell every connection, stop everything."""
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(d.close() for d in self._directions.values())), timeout=30
+            )
+        except TimeoutError:
+            for direction in self._directions.values():
+                direction.cancel()
+        for player in self._players.values():
+            await player.stop()
+        await self.broadcast(event("session.ended", self.id, reason=reason))
+
+
+def _audio_event(
+    call_id: str, listener: Party, chunk: OutputChunk, connection: Connection
+) -> dict[str, Any]:
+    payload, rate = connection.encode_output(listener, chunk.pcm16k)
+    return event(
+        "audio.output",
+        call_id,
+        listener=listener.value,
+        speaker=listener.other.value,
+        utterance_id=chunk.utterance_id,
+        sequence=chunk.sequence,
+        audio={
+            "encoding": connection.output_encoding.value,
+            "sample_rate_hz": rate,
+            "payload": base64.b64encode(payload).decode(),
+        },
+    )

@@ -1,0 +1,139 @@
+"""A real server on loopback for WebSocket tests, and helpers to stream FLEURS clips."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from kallglot.speech import g711
+from kallglot.speech.audio import decode_file, resample
+
+from kallglot.accounts.models import Organization
+from kallglot.core.ids import new_id
+from kallglot.realtime import service
+from kallglot.realtime.schemas import CreateSession
+from tests.conftest import FLEURS_DIR, MigratedDatabase
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    app: FastAPI
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://")
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", app)
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def organization_id(database: MigratedDatabase) -> str:
+    with database.sessions.begin() as db:
+        organization = Organization(id=new_id("org"), name="Test", slug=new_id("slug"))
+        db.add(organization)
+    return organization.id
+
+
+def new_session(database: MigratedDatabase, organization_id: str, **fields: Any) -> tuple[str, str]:
+    """A session created through the service; returns (session id, stream token)."""
+    from datetime import timedelta
+
+    with database.sessions.begin() as db:
+        call, grant = service.create_session(
+            db, organization_id, CreateSession.model_validate(fields), timedelta(minutes=5)
+        )
+    return call.id, grant.token
+
+
+def mulaw_clip(language: str, index: int, tail_silence_ms: int = 1500) -> tuple[bytes, str]:
+    path = FLEURS_DIR / f"fleurs-{language}-{index:03d}.ogg"
+    narrow = resample(decode_file(path), 16000, 8000)
+    return (
+        g711.mulaw_encode(narrow) + b"\xff" * (8 * tail_silence_ms),
+        path.with_suffix(".txt").read_text().strip(),
+    )
+
+
+async def send_mulaw(ws: Any, speaker: str, mulaw: bytes, speed: float = 1.0) -> None:
+    """Stream mu-law in 20 ms messages, paced at ``speed`` times real time."""
+    start = time.monotonic()
+    for sequence, offset in enumerate(range(0, len(mulaw), 160)):
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "audio.input",
+                    "speaker": speaker,
+                    "sequence": sequence,
+                    "timestamp_ms": sequence * 20,
+                    "audio": {
+                        "encoding": "mulaw",
+                        "sample_rate_hz": 8000,
+                        "payload": base64.b64encode(mulaw[offset : offset + 160]).decode(),
+                    },
+                }
+            )
+        )
+        delay = start + (sequence + 1) * 0.02 / speed - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass
+class Collected:
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def of(self, kind: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events
+            if e["type"] == kind and all(e.get(k) == v for k, v in match.items())
+        ]
+
+
+async def collect(ws: Any, into: Collected) -> None:
+    async for raw in ws:
+        message = json.loads(raw)
+        into.events.append(message)
+        if message["type"] == "session.ended":
+            return
+
+
+def reference_path(language: str, index: int) -> Path:
+    return FLEURS_DIR / f"fleurs-{language}-{index:03d}.txt"
+
+
+@pytest.fixture
+def other_organization_id(database: MigratedDatabase) -> str:
+    with database.sessions.begin() as db:
+        organization = Organization(id=new_id("org"), name="Other", slug=new_id("slug"))
+        db.add(organization)
+    return organization.id
