@@ -9,6 +9,8 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from kallglot import __version__
+from kallglot.accounts.dependencies import PUBLIC
+from kallglot.accounts.routes import router as identity_router
 from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
@@ -51,5 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
-    app.include_router(health.router)
+    app.include_router(health.router, dependencies=[PUBLIC])
+    app.include_router(identity_router)
     return app

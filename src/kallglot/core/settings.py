@@ -36,6 +36,23 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
+    # Identity (kallglot.accounts): password hashing, sessions, throttling, mail.
+    # Argon2id defaults follow OWASP's recommendation; tests lower them for speed.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_cost: int = Field(default=65536, ge=8, description="KiB")
+    password_hash_parallelism: int = Field(default=4, ge=1)
+    session_idle_timeout_minutes: int = Field(default=30, gt=0)
+    session_absolute_timeout_hours: int = Field(default=12, gt=0)
+    session_cookie_secure: bool | None = Field(
+        default=None, description="default: on, except in development over plain http"
+    )
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Kallglot <no-reply@kallglot.com>"
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -68,6 +85,12 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'kallglot.db').as_posix()}"
+
+    @property
+    def effective_session_cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return not (self.env == "development" and self.public_base_url.startswith("http://"))
 
     @property
     def effective_blob_dir(self) -> Path:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from kallglot.accounts import models as accounts_models
 from kallglot.api import idempotency as api_idempotency
+from kallglot.audit import models as audit_models
 from kallglot.db.base import Base
+from kallglot.mail import models as mail_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "api_idempotency", "metadata"]
+__all__ = ["accounts_models", "api_idempotency", "audit_models", "mail_models", "metadata"]
