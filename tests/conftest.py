@@ -22,6 +22,9 @@ from kallglot.db import migrate
 from kallglot.db.engine import build_engine, normalise_url, session_factory
 from kallglot.db.registry import metadata
 
+# Identity factories (organizations, users with roles, API keys, signed-in clients).
+pytest_plugins = ["tests.factories"]
+
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 FLEURS_DIR = SHARED_DIR / "data" / "speech" / "fleurs"
 
@@ -92,6 +95,10 @@ def settings(database: MigratedDatabase, tmp_path: Path) -> Settings:
         database_url=database.url,
         var_dir=tmp_path / "var",
         log_json=True,
+        # Cheap argon2id parameters keep the suite fast; production keeps the defaults.
+        password_hash_time_cost=1,
+        password_hash_memory_cost=64,
+        password_hash_parallelism=1,
     )
 
 

@@ -9,6 +9,8 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from kallglot import __version__
+from kallglot.accounts.dependencies import PUBLIC
+from kallglot.accounts.routes import router as identity_router
 from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
@@ -59,7 +61,8 @@ def create_app(
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     realtime_lifecycle.install(app, settings, sessions, speech_engines or InstalledSpeechEngines())
-    app.include_router(health.router)
+    app.include_router(health.router, dependencies=[PUBLIC])
+    app.include_router(identity_router)
     app.include_router(realtime_routes.router)
     app.include_router(realtime_routes.organization_router)
     app.include_router(realtime_stream.router)

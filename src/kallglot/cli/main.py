@@ -9,10 +9,10 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from kallglot import __version__
+from kallglot.cli import identity
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import Settings, load_settings
 from kallglot.db import migrate
-from kallglot.db.engine import build_engine, session_factory, transaction
 
 app = typer.Typer(
     help="Kallglot: real-time voice translation for phone calls.", no_args_is_help=True
@@ -21,6 +21,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo organization.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+identity.register(app)
 
 
 def settings_or_exit() -> Settings:
@@ -79,15 +80,8 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 
 @demo_app.command("seed")
 def demo_seed() -> None:
-    """Create the demo organization (idempotent)."""
-    from kallglot.accounts.demo import seed_demo_organization
-
-    settings = settings_or_exit()
-    engine = build_engine(settings.effective_database_url)
-    with transaction(session_factory(engine)) as session:
-        organization = seed_demo_organization(session)
-        typer.echo(f"demo organization {organization.id} ({organization.name})")
-    engine.dispose()
+    """Create the demo organization and its accounts (idempotent)."""
+    identity.seed_demo(settings_or_exit())
 
 
 def main() -> None:

@@ -37,9 +37,26 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
+    # Identity (kallglot.accounts): password hashing, sessions, throttling, mail.
+    # Argon2id defaults follow OWASP's recommendation; tests lower them for speed.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_cost: int = Field(default=65536, ge=8, description="KiB")
+    password_hash_parallelism: int = Field(default=4, ge=1)
+    session_idle_timeout_minutes: int = Field(default=30, gt=0)
+    session_absolute_timeout_hours: int = Field(default=12, gt=0)
+    session_cookie_secure: bool | None = Field(
+        default=None, description="default: on, except in development over plain http"
+    )
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Kallglot <no-reply@kallglot.com>"
+
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
-    session_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    call_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_concurrent_calls: int = Field(
         default_factory=lambda: 2 * (os.cpu_count() or 1),
         gt=0,
@@ -82,12 +99,18 @@ class Settings(BaseSettings):
         return timedelta(seconds=self.stream_token_ttl_seconds)
 
     @property
-    def session_idle_timeout(self) -> timedelta:
-        return timedelta(seconds=self.session_idle_timeout_seconds)
+    def call_idle_timeout(self) -> timedelta:
+        return timedelta(seconds=self.call_idle_timeout_seconds)
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'kallglot.db').as_posix()}"
+
+    @property
+    def effective_session_cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return not (self.env == "development" and self.public_base_url.startswith("http://"))
 
     @property
     def effective_blob_dir(self) -> Path:

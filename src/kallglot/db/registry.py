@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from kallglot.accounts import models as accounts_models
 from kallglot.api import idempotency as api_idempotency
+from kallglot.audit import models as audit_models
 from kallglot.db.base import Base
+from kallglot.mail import models as mail_models
 from kallglot.realtime import models as realtime_models
 from kallglot.realtime import webhooks as realtime_webhooks
 
@@ -17,6 +19,8 @@ metadata = Base.metadata
 __all__ = [
     "accounts_models",
     "api_idempotency",
+    "audit_models",
+    "mail_models",
     "metadata",
     "realtime_models",
     "realtime_webhooks",

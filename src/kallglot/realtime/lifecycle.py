@@ -26,7 +26,7 @@ def install(
         engines,
         InProcessEventBus(),
         Admission(settings.max_concurrent_calls),
-        settings.session_idle_timeout,
+        settings.call_idle_timeout,
     )
 
 

@@ -1,0 +1,323 @@
+"""HTTP routes of the identity domain (thin: the logic lives in the service modules)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kallglot.accounts import api_keys, auth, organizations, throttle
+from kallglot.accounts import sessions as auth_sessions
+from kallglot.accounts.dependencies import PUBLIC, request_context, require
+from kallglot.accounts.isolation import get_for_organization
+from kallglot.accounts.models import ApiKey, Membership, Organization, User
+from kallglot.accounts.permissions import Permission, Role
+from kallglot.accounts.principal import Principal
+from kallglot.accounts.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    LoginOut,
+    LoginRequest,
+    MemberOut,
+    MemberUpdate,
+    MeOut,
+    MfaVerifyRequest,
+    OrganizationOut,
+    OrganizationUpdate,
+    SignupOut,
+    SignupRequest,
+    UserOut,
+)
+from kallglot.api.deps import AppSettings, DbSession, SessionFactory
+from kallglot.api.pagination import Page, Pagination, paginate
+from kallglot.core.settings import Settings
+from kallglot.db.engine import transaction
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+
+P = Permission
+SIGNUP_POLICY = throttle.Policy(
+    free_failures=10,
+    base_delay=throttle.IP_POLICY.base_delay,
+    max_delay=throttle.IP_POLICY.max_delay,
+)
+
+
+def set_session_cookies(
+    response: Response, settings: Settings, issued: auth_sessions.IssuedSession
+) -> None:
+    secure = settings.effective_session_cookie_secure
+    max_age = settings.session_absolute_timeout_hours * 3600
+    response.set_cookie(
+        auth_sessions.cookie_name(settings),
+        issued.token,
+        max_age=max_age,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="lax",
+    )
+    # Readable by the web app's script, which echoes it in X-CSRF-Token.
+    response.set_cookie(
+        auth_sessions.CSRF_COOKIE,
+        issued.session.csrf_token,
+        max_age=max_age,
+        path="/",
+        secure=secure,
+        httponly=False,
+        samesite="lax",
+    )
+
+
+def clear_session_cookies(response: Response, settings: Settings) -> None:
+    secure = settings.effective_session_cookie_secure
+    for name in (auth_sessions.cookie_name(settings), auth_sessions.CSRF_COOKIE):
+        response.delete_cookie(name, path="/", secure=secure, samesite="lax")
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        phone_number=user.phone_number,
+        mfa_enabled=user.mfa_enabled,
+        created_at=user.created_at,
+    )
+
+
+def _member_out(db: Session, membership: Membership) -> MemberOut:
+    user = db.get(User, membership.user_id)
+    assert user is not None
+    return MemberOut(
+        id=membership.id,
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(membership.role),
+        mfa_enabled=user.mfa_enabled,
+        created_at=membership.created_at,
+    )
+
+
+def _login_out(response: Response, settings: Settings, outcome: auth.LoginOutcome) -> LoginOut:
+    if outcome.session is None:
+        return LoginOut(
+            status="mfa_required",
+            user_id=outcome.user_id,
+            organization_id=outcome.organization_id,
+            challenge_token=outcome.challenge_token,
+        )
+    set_session_cookies(response, settings, outcome.session)
+    return LoginOut(
+        status="signed_in",
+        user_id=outcome.user_id,
+        organization_id=outcome.organization_id,
+        session_id=outcome.session.session.id,
+        csrf_token=outcome.session.session.csrf_token,
+        expires_at=outcome.session.session.expires_at,
+        mfa_enrollment_required=outcome.mfa_enrollment_required,
+    )
+
+
+# --- signing up and in -------------------------------------------------------------------------
+
+
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    dependencies=[PUBLIC],
+    summary="Create an organization and its first owner, and sign in",
+)
+def signup(
+    body: SignupRequest,
+    request: Request,
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> SignupOut:
+    context = request_context(request)
+    key = throttle.ip_key("signup", context.ip)
+    with transaction(sessions) as db:
+        throttle.check(db, [key])
+        throttle.fail(db, key, SIGNUP_POLICY)  # every sign-up counts against the address
+    with transaction(sessions) as db:
+        result = organizations.signup(db, settings, body, context)
+        set_session_cookies(response, settings, result.session)
+        return SignupOut(
+            organization=OrganizationOut.model_validate(result.organization),
+            user=_user_out(result.user),
+            session_id=result.session.session.id,
+            csrf_token=result.session.session.csrf_token,
+            expires_at=result.session.session.expires_at,
+        )
+
+
+@router.post("/auth/login", dependencies=[PUBLIC], summary="Sign in with email and password")
+def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> LoginOut:
+    outcome = auth.login(
+        sessions,
+        settings,
+        email=body.email,
+        password=body.password,
+        organization_id=body.organization_id,
+        context=request_context(request),
+        previous_token=request.cookies.get(auth_sessions.cookie_name(settings)),
+    )
+    return _login_out(response, settings, outcome)
+
+
+@router.post(
+    "/auth/mfa/verify",
+    dependencies=[PUBLIC],
+    summary="Complete a sign-in with a TOTP code or a recovery code",
+)
+def verify_mfa(
+    body: MfaVerifyRequest,
+    request: Request,
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> LoginOut:
+    outcome = auth.verify_second_factor(
+        sessions,
+        settings,
+        challenge_token=body.challenge_token,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        context=request_context(request),
+    )
+    return _login_out(response, settings, outcome)
+
+
+@router.post("/auth/logout", status_code=204, summary="End this session")
+def logout(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    db: DbSession,
+    response: Response,
+    settings: AppSettings,
+) -> Response:
+    auth.logout(db, principal)
+    response = Response(status_code=204)
+    clear_session_cookies(response, settings)
+    return response
+
+
+@router.get("/auth/me", summary="Who am I: user, organization, role, permissions")
+def me(principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)], db: DbSession) -> MeOut:
+    user = db.get(User, principal.actor_id)
+    organization = db.get(Organization, principal.organization_id)
+    assert user is not None and organization is not None and principal.role is not None
+    return MeOut(
+        user=_user_out(user),
+        organization=OrganizationOut.model_validate(organization),
+        role=principal.role,
+        permissions=sorted(principal.permissions),
+        session_id=principal.auth_session_id,
+        mfa_enrollment_required=principal.mfa_enrollment_required,
+    )
+
+
+# --- the organization and its members ------------------------------------------------------------
+
+
+@router.get("/organization", summary="The caller's organization")
+def get_organization(
+    principal: Annotated[Principal, require(P.ORGANIZATION_READ)], db: DbSession
+) -> OrganizationOut:
+    organization = db.get(Organization, principal.organization_id)
+    return OrganizationOut.model_validate(organization)
+
+
+@router.patch("/organization", summary="Change the organization's details or MFA requirement")
+def update_organization(
+    body: OrganizationUpdate,
+    principal: Annotated[Principal, require(P.ORGANIZATION_MANAGE)],
+    db: DbSession,
+) -> OrganizationOut:
+    return OrganizationOut.model_validate(organizations.update_organization(db, principal, body))
+
+
+@router.get("/members", summary="Members of the organization")
+def list_members(
+    principal: Annotated[Principal, require(P.MEMBERS_READ)], db: DbSession, page: Pagination
+) -> Page[MemberOut]:
+    statement = select(Membership).where(Membership.organization_id == principal.organization_id)
+    return paginate(db, statement, Membership.id, page, lambda row: _member_out(db, row))
+
+
+@router.get("/members/{member_id}", summary="One member")
+def get_member(
+    member_id: str, principal: Annotated[Principal, require(P.MEMBERS_READ)], db: DbSession
+) -> MemberOut:
+    membership = get_for_organization(
+        db, Membership, member_id, principal.organization_id, what="member"
+    )
+    return _member_out(db, membership)
+
+
+@router.patch("/members/{member_id}", summary="Change a member's role")
+def update_member(
+    member_id: str,
+    body: MemberUpdate,
+    principal: Annotated[Principal, require(P.MEMBERS_MANAGE)],
+    db: DbSession,
+) -> MemberOut:
+    return _member_out(db, organizations.change_role(db, principal, member_id, body.role))
+
+
+@router.delete("/members/{member_id}", status_code=204, summary="Remove a member")
+def remove_member(
+    member_id: str, principal: Annotated[Principal, require(P.MEMBERS_MANAGE)], db: DbSession
+) -> Response:
+    organizations.remove_member(db, principal, member_id)
+    return Response(status_code=204)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+@router.get("/api-keys", summary="API keys of the organization")
+def list_api_keys(
+    principal: Annotated[Principal, require(P.API_KEYS_MANAGE)], db: DbSession, page: Pagination
+) -> Page[ApiKeyOut]:
+    statement = select(ApiKey).where(ApiKey.organization_id == principal.organization_id)
+    return paginate(db, statement, ApiKey.id, page, ApiKeyOut.model_validate)
+
+
+@router.post("/api-keys", status_code=201, summary="Create an API key (the secret is shown once)")
+def create_api_key(
+    body: ApiKeyCreate,
+    principal: Annotated[Principal, require(P.API_KEYS_MANAGE)],
+    db: DbSession,
+    settings: AppSettings,
+) -> ApiKeyCreated:
+    issued = api_keys.create(
+        db, settings, principal, name=body.name, scopes=body.scopes, expires_at=body.expires_at
+    )
+    out = ApiKeyOut.model_validate(issued.api_key)
+    return ApiKeyCreated(**out.model_dump(), secret=issued.secret)
+
+
+@router.get("/api-keys/{key_id}", summary="One API key (never its secret)")
+def get_api_key(
+    key_id: str, principal: Annotated[Principal, require(P.API_KEYS_MANAGE)], db: DbSession
+) -> ApiKeyOut:
+    api_key = get_for_organization(db, ApiKey, key_id, principal.organization_id, what="API key")
+    return ApiKeyOut.model_validate(api_key)
+
+
+@router.delete("/api-keys/{key_id}", summary="Revoke an API key")
+def revoke_api_key(
+    key_id: str, principal: Annotated[Principal, require(P.API_KEYS_MANAGE)], db: DbSession
+) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(api_keys.revoke(db, principal, key_id))

@@ -1,0 +1,153 @@
+"""Request and response bodies of the identity API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from kallglot.accounts.permissions import Permission, Role
+from kallglot.core.schemas import RequestModel, ResponseModel
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# The rules (8/15…128) are checked with their own error codes; this only stops abuse.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=False)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class OrganizationDetails(RequestModel):
+    name: Name
+    legal_name: Name | None = None
+    country: Country | None = None
+    vat_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class SignupRequest(RequestModel):
+    organization: OrganizationDetails
+    name: Name
+    email: EmailStr = Field(max_length=254)
+    password: Password
+    phone_number: Phone | None = None
+
+
+class LoginRequest(RequestModel):
+    email: EmailStr = Field(max_length=254)
+    password: Password
+    organization_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class MfaVerifyRequest(RequestModel):
+    challenge_token: Token
+    code: Code | None = None
+    recovery_code: Code | None = None
+
+
+class OrganizationUpdate(RequestModel):
+    name: Name | None = None
+    legal_name: Name | None = None
+    country: Country | None = None
+    vat_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    require_mfa: bool | None = None
+
+
+class OrganizationOut(ResponseModel):
+    id: str
+    object: Literal["organization"] = "organization"
+    name: str
+    slug: str
+    legal_name: str | None
+    country: str | None
+    vat_id: str | None
+    address: str | None
+    require_mfa: bool
+    created_at: datetime
+
+
+class UserOut(ResponseModel):
+    id: str
+    object: Literal["user"] = "user"
+    email: str
+    name: str
+    phone_number: str | None
+    mfa_enabled: bool
+    created_at: datetime
+
+
+class MeOut(ResponseModel):
+    object: Literal["me"] = "me"
+    user: UserOut
+    organization: OrganizationOut
+    role: Role
+    permissions: list[Permission]
+    session_id: str | None
+    mfa_enrollment_required: bool
+
+
+class LoginOut(ResponseModel):
+    """Either a session (cookie set, ``csrf_token`` to echo) or an MFA challenge."""
+
+    object: Literal["login"] = "login"
+    status: Literal["signed_in", "mfa_required"]
+    user_id: str
+    organization_id: str
+    session_id: str | None = None
+    csrf_token: str | None = None
+    expires_at: datetime | None = None
+    challenge_token: str | None = None
+    mfa_enrollment_required: bool = False
+
+
+class SignupOut(ResponseModel):
+    object: Literal["signup"] = "signup"
+    organization: OrganizationOut
+    user: UserOut
+    session_id: str
+    csrf_token: str
+    expires_at: datetime
+
+
+class MemberOut(ResponseModel):
+    id: str
+    object: Literal["member"] = "member"
+    user_id: str
+    email: str
+    name: str
+    role: Role
+    mfa_enabled: bool
+    created_at: datetime
+
+
+class MemberUpdate(RequestModel):
+    role: Role
+
+
+class ApiKeyCreate(RequestModel):
+    name: Name
+    scopes: Annotated[list[Permission], Field(min_length=1, max_length=len(Permission))]
+    expires_at: datetime | None = None
+
+
+class ApiKeyOut(ResponseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    prefix: str
+    last_four: str
+    scopes: list[str]
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """Only the creation response carries the secret; it is never shown again."""
+
+    secret: str

@@ -1,0 +1,22 @@
+"""Outgoing mail that was not (or not yet) handed to an SMTP server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kallglot.db.base import Base, IdMixin, TimestampMixin
+
+
+class OutboxMessage(IdMixin, TimestampMixin, Base):
+    __tablename__ = "mail_outbox"
+
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    # ``outbox``: no SMTP server configured; ``failed``: SMTP refused it; ``sent``: delivered.
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None]
