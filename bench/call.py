@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jiwer
 import psutil
 import websockets
+
 from kallglot.speech import g711
 from kallglot.speech.audio import decode_file, resample
+from kallglot.speech.metrics import word_error_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEURS = Path(os.environ.get("KALLGLOT_FLEURS_DIR", ROOT.parent / "shared/data/speech/fleurs"))
@@ -184,26 +185,21 @@ def summarise(results: list[CallResult], base_url: str) -> dict[str, Any]:
             "language": results[0].directions[speaker].language,
             "utterances": len(latencies),
             "latency_s": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
-            "wer": round(jiwer.wer(refs, [normalise(h) for h in hyps]), 3),
+            "wer": round(word_error_rate(refs, hyps), 3),
         }
         all_latencies += latencies
         references += refs
-        hypotheses += [normalise(h) for h in hyps]
+        hypotheses += hyps
     audio = sum(r.audio_seconds for r in results)
     return {
         "calls": len(results),
         "latency_s": {"p50": percentile(all_latencies, 50), "p95": percentile(all_latencies, 95)},
-        "wer": round(jiwer.wer(references, hypotheses), 3),
+        "wer": round(word_error_rate(references, hypotheses), 3),
         "rtf": round(max(r.wall_seconds for r in results) / (audio / len(results)), 3),
         "directions": per_direction,
         "errors": sorted({e for r in results for e in r.errors}),
         "server_peak_memory_mb": server_peak_memory_mb(base_url),
     }
-
-
-def normalise(text: str) -> str:
-    kept = "".join(ch.lower() if ch.isalnum() or ch.isspace() or ch == "'" else " " for ch in text)
-    return " ".join(kept.split())
 
 
 async def main() -> None:

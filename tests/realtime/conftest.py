@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from kallglot.speech import g711
-from kallglot.speech.audio import decode_file, resample
 
 from kallglot.accounts.models import Organization
 from kallglot.core.ids import new_id
 from kallglot.realtime import service
 from kallglot.realtime.schemas import CreateSession
+from kallglot.speech import g711
+from kallglot.speech.audio import decode_file, resample
 from tests.conftest import FLEURS_DIR, MigratedDatabase
 
 
@@ -42,7 +42,7 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -55,6 +55,10 @@ class SpeechEngines(Protocol):
         """16 kHz 16-bit PCM chunks; the first as early as the engine can."""
         ...
 
+    def warm_up(self) -> None:
+        """Blocking: load what every call will need."""
+        ...
+
     def check_pair(self, source: str, target: str) -> None:
         """Raise a clear error naming what is missing when a pair cannot be translated."""
         ...

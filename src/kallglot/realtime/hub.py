@@ -157,7 +157,7 @@ class RealtimeHub:
             self.runtimes[call.id] = runtime
             self.stores[call.id] = store
             if call.status == SessionStatus.CREATED.value:
-                await asyncio.to_thread(store._set_status, SessionStatus.CONNECTING, "connected")
+                await asyncio.to_thread(store.set_status, SessionStatus.CONNECTING, "connected")
             return runtime, store
 
     async def end(self, call_id: str, reason: str) -> None:

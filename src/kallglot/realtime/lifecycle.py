@@ -16,6 +16,7 @@ from kallglot.realtime.bus import InProcessEventBus
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.webhooks import WebhookDispatcher
+from kallglot.speech import registry as speech_registry
 
 
 def install(
@@ -33,6 +34,7 @@ def install(
 @contextlib.asynccontextmanager
 async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     hub: RealtimeHub = app.state.realtime
+    await asyncio.to_thread(hub.engines.warm_up)
     async with httpx.AsyncClient(follow_redirects=False) as client:
         dispatcher = WebhookDispatcher(hub.sessions, client, settings.webhook_timeout_seconds)
         tasks = [
@@ -46,3 +48,4 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await hub.shutdown()
+            speech_registry.close_all()

@@ -13,7 +13,7 @@ import time
 import wave
 
 import numpy as np
-import soxr
+import soxr  # type: ignore[import-untyped]
 
 from kallglot.speech.audio import SAMPLE_RATE
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from kallglot.accounts.dependencies import Principal, require
+from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
+from kallglot.accounts.principal import Principal
 from kallglot.api.deps import AppSettings, DbSession
 from kallglot.api.pagination import Page, Pagination
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
-from kallglot.realtime.models import TranscriptTurn
+from kallglot.realtime.models import CallSession, TranscriptTurn
 from kallglot.realtime.schemas import (
     CreateSession,
     EndedSessionOut,
@@ -33,9 +34,9 @@ from kallglot.realtime.transcripts import open_turn_text
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
-Reader = Annotated[Principal, Depends(require(Permission.SESSIONS_READ))]
-Writer = Annotated[Principal, Depends(require(Permission.SESSIONS_WRITE))]
-TranscriptReader = Annotated[Principal, Depends(require(Permission.TRANSCRIPTS_READ))]
+Reader = Annotated[Principal, require(Permission.SESSIONS_READ)]
+Writer = Annotated[Principal, require(Permission.SESSIONS_WRITE)]
+TranscriptReader = Annotated[Principal, require(Permission.TRANSCRIPTS_READ)]
 
 
 def _hub(request: Request) -> RealtimeHub:
@@ -94,7 +95,7 @@ async def end_session(
     return service.to_ended_out(call)
 
 
-def _load(hub: RealtimeHub, organization_id: str, session_id: str) -> service.CallSession:
+def _load(hub: RealtimeHub, organization_id: str, session_id: str) -> CallSession:
     with hub.sessions() as db:
         return service.get_session(db, organization_id, session_id)
 

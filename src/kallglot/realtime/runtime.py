@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-import soxr
+import soxr  # type: ignore[import-untyped]
 
 from kallglot.core.errors import KallglotError
 from kallglot.core.ids import new_id

@@ -11,6 +11,7 @@ from kallglot.realtime.engines import (
     SpeechStarted,
 )
 from kallglot.speech import registry, tts
+from kallglot.speech.asr import whisper
 from kallglot.speech.audio import AudioFrame
 from kallglot.speech.executor import run_blocking
 from kallglot.speech.recognizer import RecognitionEvent as SpeechEvent
@@ -30,22 +31,33 @@ class _Recognizer:
         self._recognizer.language = value
 
     async def feed(self, frame: AudioFrame) -> list[RecognitionEvent]:
-        return [_convert(found) for found in await self._recognizer.feed(frame)]
+        return [self._convert(found) for found in await self._recognizer.feed(frame)]
 
     async def flush(self) -> list[RecognitionEvent]:
         try:
-            return [_convert(found) for found in await self._recognizer.finish()]
+            return [self._convert(found) for found in await self._recognizer.finish()]
         finally:
             await self._recognizer.aclose()
 
+    def _convert(self, found: SpeechEvent) -> RecognitionEvent:
+        language = found.language or None
+        if found.kind == "speech_started":
+            return SpeechStarted(found.start_ms)
+        if found.kind == "partial":
+            return PartialText(found.text, language)
+        return FinalText(
+            found.text, language, found.start_ms, self._voice_end(found), found.confidence
+        )
 
-def _convert(found: SpeechEvent) -> RecognitionEvent:
-    language = found.language or None
-    if found.kind == "speech_started":
-        return SpeechStarted(found.start_ms)
-    if found.kind == "partial":
-        return PartialText(found.text, language)
-    return FinalText(found.text, language, found.start_ms, found.end_ms, found.confidence)
+    def _voice_end(self, final: SpeechEvent) -> int:
+        """Where the voice stopped: a segment closed by silence carries that silence at its end.
+
+        Latency is counted from here, so the segmenter's wait for silence is part of it.
+        """
+        options = self._recognizer.options.segmenter
+        if final.end_ms - final.start_ms >= options.max_utterance_ms:
+            return final.end_ms
+        return max(final.start_ms, final.end_ms - options.end_silence_ms)
 
 
 class InstalledSpeechEngines:
@@ -61,6 +73,12 @@ class InstalledSpeechEngines:
     async def synthesize(self, text: str, language: str) -> AsyncIterator[bytes]:
         async for samples in tts.stream(registry.synthesizer(language), text):
             yield samples.astype("<i2").tobytes()
+
+    def warm_up(self, languages: tuple[str, ...] = ("en", "es", "pt")) -> None:
+        """Load the shared models now, so the first call does not pay for it."""
+        whisper()
+        for language in languages:
+            registry.synthesizer(language)
 
     def check_pair(self, source: str, target: str) -> None:
         registry.best_route(source, target, speech=False)

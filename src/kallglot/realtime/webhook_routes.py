@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field, HttpUrl, field_validator
 from sqlalchemy import select
 
-from kallglot.accounts.dependencies import Principal, require
+from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
+from kallglot.accounts.principal import Principal
 from kallglot.api.deps import DbSession
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.errors import NotFoundError
@@ -19,7 +20,7 @@ from kallglot.realtime import webhooks
 from kallglot.realtime.webhooks import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Manager = Annotated[Principal, Depends(require(Permission.WEBHOOKS_MANAGE))]
+Manager = Annotated[Principal, require(Permission.WEBHOOKS_MANAGE)]
 
 
 class CreateEndpoint(RequestModel):
