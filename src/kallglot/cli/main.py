@@ -9,6 +9,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from kallglot import __version__
+from kallglot.cli import privacy as privacy_cli
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import Settings, load_settings
 from kallglot.db import migrate
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo organization.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+privacy_cli.register(app)
 
 
 def settings_or_exit() -> Settings:
