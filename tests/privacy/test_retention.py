@@ -220,3 +220,24 @@ def test_retention_run_command_reports_json(
     listing = CliRunner().invoke(app, ["retention", "classes"])
     assert "transcripts: 30 days (override 1-730 days)" in listing.output
     assert "kyc: expiry_date" in listing.output
+
+
+def test_only_one_node_purges_at_a_time_on_postgresql(
+    scratch: MigratedDatabase, keyring: Keyring, registry: PurgeRegistry
+) -> None:
+    from sqlalchemy import text
+
+    from kallglot.privacy.retention import PURGE_LOCK_KEY
+
+    if scratch.backend != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; SQLite is the single-node mode")
+    org = make_org(scratch)
+    add_note(scratch, org, "old", created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    with scratch.engine.connect() as other_node:
+        other_node.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PURGE_LOCK_KEY})
+        report = run_purge(scratch.sessions, registry=registry)
+        assert report.skipped and report.total == 0
+        other_node.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PURGE_LOCK_KEY})
+        other_node.commit()
+    report = run_purge(scratch.sessions, registry=registry)
+    assert not report.skipped and report.total == 1

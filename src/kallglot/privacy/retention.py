@@ -10,12 +10,13 @@ under a legal hold and telling purgers which objects are held.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.accounts.models import Organization
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCHES_PER_PURGER = 100_000
+# PostgreSQL advisory lock id: one purge at a time when several API nodes schedule it.
+PURGE_LOCK_KEY = 0x4B47_5052  # "KGPR"
 
 
 class RetentionBasis(StrEnum):
@@ -294,6 +297,7 @@ class PurgeReport:
     finished_at: datetime | None = None
     removed: dict[str, int] = field(default_factory=dict)  # "class/purger" -> records
     held_organizations: list[str] = field(default_factory=list)
+    skipped: bool = False  # another node was already purging
 
     @property
     def total(self) -> int:
@@ -314,6 +318,30 @@ def run_purge(
     """
     now = now or utcnow()
     report = PurgeReport(run_id=new_id("purge"), started_at=now)
+    with _single_runner(sessions) as acquired:
+        if not acquired:
+            report.skipped = True
+            report.finished_at = utcnow()
+            return report
+        _purge_all(sessions, registry, now, batch_size, report)
+    logger.info(
+        "retention purge finished",
+        extra={
+            "run_id": report.run_id,
+            "removed": report.total,
+            "held": len(report.held_organizations),
+        },
+    )
+    return report
+
+
+def _purge_all(
+    sessions: sessionmaker[Session],
+    registry: PurgeRegistry,
+    now: datetime,
+    batch_size: int,
+    report: PurgeReport,
+) -> None:
     for key in _purger_keys(registry):
         report.removed[key] = 0
     with transaction(sessions) as session:
@@ -331,15 +359,31 @@ def run_purge(
                 held_organizations=len(report.held_organizations),
             )
         )
-    logger.info(
-        "retention purge finished",
-        extra={
-            "run_id": report.run_id,
-            "removed": report.total,
-            "held": len(report.held_organizations),
-        },
-    )
-    return report
+
+
+@contextmanager
+def _single_runner(sessions: sessionmaker[Session]) -> Iterator[bool]:
+    """On PostgreSQL, a session advisory lock so that only one node purges at a time.
+
+    SQLite is the single-node embedded mode (and serialises writers anyway).
+    """
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as connection:
+        acquired = bool(
+            connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": PURGE_LOCK_KEY}
+            ).scalar()
+        )
+        connection.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PURGE_LOCK_KEY})
+                connection.commit()
 
 
 def _purger_keys(registry: PurgeRegistry) -> list[str]:
