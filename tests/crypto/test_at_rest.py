@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
@@ -54,3 +56,26 @@ def test_no_plaintext_in_the_raw_database_or_blob_files(
         for encoded in (marker.encode(), marker.encode().hex().encode(), marker[1:].encode()):
             assert encoded not in raw, marker
             assert encoded not in blob_bytes, marker
+
+
+def test_no_plaintext_in_the_logs(
+    scratch: MigratedDatabase,
+    keyring: Keyring,
+    blob_store: EncryptedBlobStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime
+
+    from kallglot.privacy.retention import PurgeRegistry, run_purge
+
+    caplog.set_level(logging.DEBUG)
+    org = make_org(scratch)
+    add_note(
+        scratch, org, MARKERS[0], phone=MARKERS[1], created_at=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    with scratch.sessions.begin() as session:
+        keyring.destroy_all(session, org)
+    run_purge(scratch.sessions, registry=PurgeRegistry.with_builtin_classes())
+    assert "retention purge finished" in caplog.text
+    for marker in MARKERS:
+        assert marker not in caplog.text

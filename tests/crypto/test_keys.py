@@ -146,3 +146,43 @@ def test_keys_rotate_command(
             session, "t", "row_1", "c", sealed, keyring=Keyring(LocalKeyWrapper(new))
         )
     assert plain == "via the CLI"
+
+
+def test_a_wrapped_key_copied_to_another_key_row_does_not_unwrap(
+    scratch: MigratedDatabase, keyring: Keyring
+) -> None:
+    from kallglot.crypto import DecryptionError
+
+    with scratch.sessions.begin() as session:
+        mine = keyring.data_key(session, "org_a")
+        theirs = keyring.data_key(session, "org_b")
+    with scratch.sessions.begin() as session:
+        source, target = session.get(DataKey, mine.id), session.get(DataKey, theirs.id)
+        assert source is not None and target is not None
+        target.wrapped_key = source.wrapped_key
+    keyring.clear_cache()
+    with scratch.sessions.begin() as session, pytest.raises(DecryptionError):
+        keyring.key_by_id(session, theirs.id)
+
+
+def test_concurrent_first_use_creates_one_key_on_postgresql(
+    scratch: MigratedDatabase, keyring: Keyring
+) -> None:
+    import threading
+
+    if scratch.backend != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs two concurrent transactions")
+    results: list[str] = []
+    with scratch.sessions.begin() as first:
+        results.append(keyring.data_key(first, "org_race").id)
+
+        def second_node() -> None:
+            with scratch.sessions.begin() as second:
+                results.append(keyring.data_key(second, "org_race").id)
+
+        worker = threading.Thread(target=second_node)
+        worker.start()
+        worker.join(timeout=0.5)  # blocked on the unique index until the first commits
+        assert worker.is_alive()
+    worker.join(timeout=10)
+    assert len(results) == 2 and results[0] == results[1]
