@@ -17,6 +17,7 @@ from kallglot.crypto import EncryptedBlobStore, Keyring, decrypt_text
 from kallglot.privacy.models import PurgeRun
 from kallglot.privacy.retention import (
     PurgeBatch,
+    Purger,
     PurgeRegistry,
     active_legal_holds,
     clear_retention_override,
@@ -33,7 +34,7 @@ from tests.crypto.scratch import add_note, make_org, notes
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def notes_purger(store: EncryptedBlobStore | None = None):  # type: ignore[no-untyped-def]
+def notes_purger(store: EncryptedBlobStore | None = None) -> Purger:
     """A domain's purger: expired notes of one organization, held calls left alone."""
 
     def purge(batch: PurgeBatch) -> int:
@@ -241,3 +242,17 @@ def test_only_one_node_purges_at_a_time_on_postgresql(
         other_node.commit()
     report = run_purge(scratch.sessions, registry=registry)
     assert not report.skipped and report.total == 1
+
+
+def test_policy_and_holds_render_as_api_bodies(scratch: MigratedDatabase) -> None:
+    from kallglot.privacy.schemas import LegalHoldResponse, RetentionClassPolicy
+
+    org = make_org(scratch)
+    with scratch.sessions.begin() as session:
+        set_retention_override(session, org, "recordings", 14)
+        bodies = [RetentionClassPolicy.of(p).model_dump() for p in retention_policy(session, org)]
+        hold = LegalHoldResponse.of(place_legal_hold(session, org, "regulator inquiry"))
+    recordings = next(b for b in bodies if b["retention_class"] == "recordings")
+    assert recordings["days"] == 14 and recordings["default_days"] == 30
+    assert recordings["overridden"] is True
+    assert hold.object == "legal_hold" and hold.released_at is None
