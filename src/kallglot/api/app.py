@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -17,7 +18,9 @@ from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
+from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.privacy.scheduler import start_retention_task
 
 API_PREFIX = "/v1"
 
@@ -29,9 +32,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = build_engine(settings.effective_database_url)
     sessions = session_factory(engine)
 
+    install_keyring(Keyring.from_settings(settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        retention = start_retention_task(sessions, settings.retention_interval_seconds)
         yield
+        if retention is not None:
+            retention.cancel()
+            with suppress(asyncio.CancelledError):
+                await retention
         engine.dispose()
 
     app = FastAPI(
