@@ -83,6 +83,12 @@ def mulaw_clip(language: str, index: int, tail_silence_ms: int = 1500) -> tuple[
     )
 
 
+def mulaw_clips(language: str, indexes: tuple[int, ...]) -> tuple[bytes, str]:
+    """Several clips one after the other, as one party's turn of speech."""
+    clips = [mulaw_clip(language, index) for index in indexes]
+    return b"".join(audio for audio, _ in clips), " ".join(text for _, text in clips)
+
+
 async def send_mulaw(ws: Any, speaker: str, mulaw: bytes, speed: float = 1.0) -> None:
     """Stream mu-law in 20 ms messages, paced at ``speed`` times real time."""
     start = time.monotonic()

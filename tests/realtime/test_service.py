@@ -91,7 +91,7 @@ def test_events_go_to_the_outbox_of_subscribed_endpoints_only(
     database: MigratedDatabase, organization_id: str
 ) -> None:
     with database.sessions.begin() as db:
-        wanted = webhooks.create_endpoint(
+        wanted, _secret = webhooks.create_endpoint(
             db, organization_id, "http://127.0.0.1:9/hook", ["session.ended"]
         )
     call_id, _ = create(database, organization_id)

@@ -19,9 +19,9 @@ from tests.conftest import MigratedDatabase
 
 def queue_event(database: MigratedDatabase, organization_id: str, url: str) -> str:
     with database.sessions.begin() as db:
-        endpoint = webhooks.create_endpoint(db, organization_id, url, ["session.ended"])
+        _endpoint, secret = webhooks.create_endpoint(db, organization_id, url, ["session.ended"])
         webhooks.emit(db, organization_id, "session.ended", {"id": "sess_1", "status": "ended"})
-    return endpoint.secret
+    return secret
 
 
 def delivery(database: MigratedDatabase) -> WebhookDelivery:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -17,11 +18,13 @@ from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
+from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.privacy.scheduler import start_retention_task
 from kallglot.realtime import lifecycle as realtime_lifecycle
+from kallglot.realtime import recordings, webhook_routes
 from kallglot.realtime import routes as realtime_routes
 from kallglot.realtime import stream as realtime_stream
-from kallglot.realtime import webhook_routes
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 
@@ -35,10 +38,17 @@ def create_app(
     engine = build_engine(settings.effective_database_url)
     sessions = session_factory(engine)
 
+    install_keyring(Keyring.from_settings(settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        retention = start_retention_task(sessions, settings.retention_interval_seconds)
         async with realtime_lifecycle.running(app, settings):
             yield
+        if retention is not None:
+            retention.cancel()
+            with suppress(asyncio.CancelledError):
+                await retention
         engine.dispose()
 
     app = FastAPI(
@@ -67,4 +77,5 @@ def create_app(
     app.include_router(realtime_routes.organization_router)
     app.include_router(realtime_stream.router)
     app.include_router(webhook_routes.router)
+    app.include_router(recordings.router)
     return app

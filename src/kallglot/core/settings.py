@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     mail_from: str = "Kallglot <no-reply@kallglot.com>"
+    # --- privacy engine (crypto and retention) ---------------------------------------------
+    previous_master_keys: SecretStr | None = Field(
+        default=None,
+        description="comma-separated base64 master keys still accepted for unwrapping data keys",
+    )
+    retention_interval_seconds: int = Field(
+        default=3600, ge=0, description="how often the server runs the purge job; 0 disables it"
+    )
+    # --- end privacy engine -----------------------------------------------------------------
 
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
@@ -93,6 +102,13 @@ class Settings(BaseSettings):
     def _key_size(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             _decode_master_key(value.get_secret_value())
+        return value
+
+    @field_validator("previous_master_keys")
+    @classmethod
+    def _previous_key_sizes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _decode_key_list(value.get_secret_value())
         return value
 
     @model_validator(mode="after")
@@ -142,6 +158,12 @@ class Settings(BaseSettings):
                 handle.write(encoded)
         return _decode_master_key(key_file.read_text().strip())
 
+    def previous_master_keys_bytes(self) -> list[bytes]:
+        """Retired master keys still accepted for unwrapping (until ``kallglot keys rotate``)."""
+        if self.previous_master_keys is None:
+            return []
+        return _decode_key_list(self.previous_master_keys.get_secret_value())
+
 
 def _decode_master_key(encoded: str) -> bytes:
     try:
@@ -151,6 +173,10 @@ def _decode_master_key(encoded: str) -> bytes:
     if len(raw) != MASTER_KEY_BYTES:
         raise ValueError(f"must decode to {MASTER_KEY_BYTES} bytes")
     return raw
+
+
+def _decode_key_list(encoded: str) -> list[bytes]:
+    return [_decode_master_key(part.strip()) for part in encoded.split(",") if part.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,27 +1,29 @@
 """Imports every domain's tables so that ``Base.metadata`` is complete.
 
 Alembic's autogenerate and the test fixtures read the metadata from here; a
-domain that adds a ``models.py`` adds one import line.
+domain that adds a module of tables adds one line to ``MODEL_MODULES``.
 """
 
 from __future__ import annotations
 
-from kallglot.accounts import models as accounts_models
-from kallglot.api import idempotency as api_idempotency
-from kallglot.audit import models as audit_models
+import importlib
+
 from kallglot.db.base import Base
-from kallglot.mail import models as mail_models
-from kallglot.realtime import models as realtime_models
-from kallglot.realtime import webhooks as realtime_webhooks
+
+MODEL_MODULES = (
+    "kallglot.accounts.models",
+    "kallglot.api.idempotency",
+    "kallglot.audit.models",
+    "kallglot.mail.models",
+    "kallglot.crypto.models",
+    "kallglot.privacy.models",
+    "kallglot.realtime.models",
+    "kallglot.realtime.webhooks",
+)
+
+for _module in MODEL_MODULES:
+    importlib.import_module(_module)
 
 metadata = Base.metadata
 
-__all__ = [
-    "accounts_models",
-    "api_idempotency",
-    "audit_models",
-    "mail_models",
-    "metadata",
-    "realtime_models",
-    "realtime_webhooks",
-]
+__all__ = ["MODEL_MODULES", "metadata"]

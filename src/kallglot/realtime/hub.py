@@ -11,12 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
+from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
 from kallglot.realtime import service
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import EventBus
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
+from kallglot.realtime.recording import Recorder
+from kallglot.realtime.recordings import store_recording
 from kallglot.realtime.runtime import CallRuntime, FinalTurn, Timing
 from kallglot.realtime.schemas import SessionMode
 from kallglot.realtime.state import SessionStatus
@@ -127,7 +130,9 @@ class RealtimeHub:
         bus: EventBus,
         admission: Admission,
         idle_timeout: timedelta,
+        blobs: EncryptedBlobStore,
     ) -> None:
+        self.blobs = blobs
         self.sessions = sessions
         self.engines = engines
         self.bus = bus
@@ -153,6 +158,7 @@ class RealtimeHub:
                 self.engines,
                 self.bus,
                 store,
+                Recorder() if call.recording_enabled else None,
             )
             self.runtimes[call.id] = runtime
             self.stores[call.id] = store
@@ -167,13 +173,17 @@ class RealtimeHub:
         if runtime is not None:
             await runtime.end(reason)
             self.admission.release(call_id)
-        await asyncio.to_thread(self._finish, call_id, reason)
+        recorder = runtime.recorder if runtime is not None else None
+        await asyncio.to_thread(self._finish, call_id, reason, recorder)
 
-    def _finish(self, call_id: str, reason: str) -> None:
+    def _finish(self, call_id: str, reason: str, recorder: Recorder | None) -> None:
         with transaction(self.sessions) as db:
             call = db.get(CallSession, call_id)
-            if call is not None:
-                service.finish(db, call, reason)
+            if call is None:
+                return
+            if recorder is not None and recorder.seconds > 0:
+                store_recording(db, self.blobs, call, recorder)
+            service.finish(db, call, reason)
 
     async def sweep_idle(self) -> int:
         """End sessions idle past the timeout, live here or only stored."""

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.core.settings import Settings
+from kallglot.crypto import EncryptedBlobStore
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import InProcessEventBus
 from kallglot.realtime.engines import SpeechEngines
@@ -28,6 +29,7 @@ def install(
         InProcessEventBus(),
         Admission(settings.max_concurrent_calls),
         settings.call_idle_timeout,
+        EncryptedBlobStore.from_settings(settings),
     )
 
 

@@ -85,3 +85,20 @@ class UtteranceTiming(IdMixin, Base):
     asr_final_ms: Mapped[int]
     mt_done_ms: Mapped[int | None]
     first_audio_ms: Mapped[int | None]
+
+
+class Recording(IdMixin, TimestampMixin, Base):
+    """A two-channel WAV (original, translated), encrypted in the blob store."""
+
+    __tablename__ = "recordings"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("call_sessions.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(String(40), index=True)
+    blob_id: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="ready")
+    duration_seconds: Mapped[float]
+    sample_rate: Mapped[int]
+    channels: Mapped[int]
+    size_bytes: Mapped[int]

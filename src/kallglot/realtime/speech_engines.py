@@ -15,12 +15,18 @@ from kallglot.speech.asr import whisper
 from kallglot.speech.audio import AudioFrame
 from kallglot.speech.executor import run_blocking
 from kallglot.speech.recognizer import RecognitionEvent as SpeechEvent
-from kallglot.speech.recognizer import Recognizer
+from kallglot.speech.recognizer import Recognizer, RecognizerOptions
+from kallglot.speech.vad import SegmenterOptions
+
+
+# Phone speech often starts softly: with 600 ms of audio kept before the VAD fires, Whisper
+# hears the first words (FLEURS through mu-law: en WER 0.36 → 0.21 on clip 2, 0.40 → 0.20 on 4).
+CALL_OPTIONS = RecognizerOptions(segmenter=SegmenterOptions(pre_roll_ms=600))
 
 
 class _Recognizer:
     def __init__(self, language: str | None) -> None:
-        self._recognizer = Recognizer(language)
+        self._recognizer = Recognizer(language, options=CALL_OPTIONS)
 
     @property
     def language(self) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from kallglot.crypto import decrypt_field, encrypt_field
+from kallglot.crypto import decrypt_text, encrypt_field
 from kallglot.realtime.models import TranscriptTurn
 
 TABLE = TranscriptTurn.__tablename__
@@ -23,14 +23,10 @@ def seal_turn_text(
 
 
 def open_turn_text(db: Session, turn: TranscriptTurn) -> tuple[str, str | None]:
-    text = decrypt_field(db, turn.organization_id, TABLE, turn.id, "text", turn.text_encrypted)
+    text = decrypt_text(db, TABLE, turn.id, "text", turn.text_encrypted)
     translation = (
-        decrypt_field(
-            db, turn.organization_id, TABLE, turn.id, "translation", turn.translation_encrypted
-        )
+        decrypt_text(db, TABLE, turn.id, "translation", turn.translation_encrypted)
         if turn.translation_encrypted is not None
         else None
     )
-    return text.decode() if isinstance(text, bytes) else text, (
-        translation.decode() if isinstance(translation, bytes) else translation
-    )
+    return text, translation

@@ -58,14 +58,14 @@ class DeliveryOut(ResponseModel):
     created_at: datetime
 
 
-def _endpoint_out(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> EndpointOut:
+def _endpoint_out(endpoint: WebhookEndpoint, secret: str | None = None) -> EndpointOut:
     return EndpointOut(
         id=endpoint.id,
         url=endpoint.url,
         events=endpoint.event_types,
         enabled=endpoint.enabled,
         created_at=endpoint.created_at,
-        secret=endpoint.secret if with_secret else None,
+        secret=secret,
     )
 
 
@@ -78,8 +78,10 @@ def _owned(db: DbSession, principal: Principal, endpoint_id: str) -> WebhookEndp
 
 @router.post("", status_code=201, summary="Register an endpoint (the secret is shown once)")
 def create_endpoint(body: CreateEndpoint, principal: Manager, db: DbSession) -> EndpointOut:
-    endpoint = webhooks.create_endpoint(db, principal.organization_id, str(body.url), body.events)
-    return _endpoint_out(endpoint, with_secret=True)
+    endpoint, secret = webhooks.create_endpoint(
+        db, principal.organization_id, str(body.url), body.events
+    )
+    return _endpoint_out(endpoint, secret)
 
 
 @router.get("", summary="List endpoints")
@@ -87,7 +89,7 @@ def list_endpoints(principal: Manager, db: DbSession, page: Pagination) -> Page[
     statement = select(WebhookEndpoint).where(
         WebhookEndpoint.organization_id == principal.organization_id
     )
-    return paginate(db, statement, WebhookEndpoint.id, page, _endpoint_out)
+    return paginate(db, statement, WebhookEndpoint.id, page, lambda e: _endpoint_out(e))
 
 
 @router.delete("/{endpoint_id}", status_code=204, summary="Remove an endpoint")

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import JSON, ForeignKey, String, select
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id, new_token
+from kallglot.crypto import decrypt_text, encrypt_field
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 from kallglot.db.engine import transaction
 
@@ -56,7 +57,7 @@ class WebhookEndpoint(IdMixin, TimestampMixin, Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     event_types: Mapped[list[str]] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(default=True)
 
@@ -107,17 +108,28 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance_s: int, no
 
 def create_endpoint(
     session: Session, organization_id: str, url: str, event_types: list[str]
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (shown once; stored encrypted)."""
+    endpoint_id = new_id("wh")
+    secret = new_token("whsec", 24)
     endpoint = WebhookEndpoint(
-        id=new_id("wh"),
+        id=endpoint_id,
         organization_id=organization_id,
         url=url,
-        secret=new_token("whsec", 24),
+        secret_encrypted=encrypt_field(
+            session, organization_id, WebhookEndpoint.__tablename__, endpoint_id, "secret", secret
+        ),
         event_types=sorted(set(event_types)),
     )
     session.add(endpoint)
     session.flush()
-    return endpoint
+    return endpoint, secret
+
+
+def endpoint_secret(session: Session, endpoint: WebhookEndpoint) -> str:
+    return decrypt_text(
+        session, WebhookEndpoint.__tablename__, endpoint.id, "secret", endpoint.secret_encrypted
+    )
 
 
 def emit(session: Session, organization_id: str, event_type: str, data: dict[str, Any]) -> None:
@@ -199,7 +211,13 @@ class WebhookDispatcher:
                 .limit(self._batch_size)
             ).all()
             return [
-                (delivery.id, endpoint.url, endpoint.secret, envelope(event), delivery.attempts)
+                (
+                    delivery.id,
+                    endpoint.url,
+                    endpoint_secret(session, endpoint),
+                    envelope(event),
+                    delivery.attempts,
+                )
                 for delivery, endpoint, event in rows
             ]
 

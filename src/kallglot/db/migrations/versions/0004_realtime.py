@@ -1,8 +1,8 @@
-"""realtime sessions, transcripts, timings, webhooks
+"""realtime
 
 Revision ID: 0004
-Revises: 0001
-Create Date: 2026-11-29 04:11:36.647292
+Revises: 0003
+Create Date: 2026-11-29 04:32:48.590112
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from alembic import op
 
 import kallglot.db.base
 
+
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -71,7 +72,7 @@ def upgrade() -> None:
         "webhook_endpoints",
         sa.Column("organization_id", sa.String(length=40), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
-        sa.Column("secret", sa.String(length=100), nullable=False),
+        sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("event_types", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -109,6 +110,32 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_call_session_transitions_session_id"), ["session_id"], unique=False
         )
+
+    op.create_table(
+        "recordings",
+        sa.Column("session_id", sa.String(length=40), nullable=False),
+        sa.Column("organization_id", sa.String(length=40), nullable=False),
+        sa.Column("blob_id", sa.String(length=80), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("duration_seconds", sa.Double(), nullable=False),
+        sa.Column("sample_rate", sa.Integer(), nullable=False),
+        sa.Column("channels", sa.Integer(), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("created_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["call_sessions.id"],
+            name=op.f("fk_recordings_session_id_call_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recordings")),
+    )
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_recordings_organization_id"), ["organization_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_recordings_session_id"), ["session_id"], unique=False)
 
     op.create_table(
         "transcript_turns",
@@ -231,6 +258,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_transcript_turns_organization_id"))
 
     op.drop_table("transcript_turns")
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_recordings_session_id"))
+        batch_op.drop_index(batch_op.f("ix_recordings_organization_id"))
+
+    op.drop_table("recordings")
     with op.batch_alter_table("call_session_transitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_call_session_transitions_session_id"))
 

@@ -1,0 +1,131 @@
+"""Encrypting columns, and keyed hashes for looking encrypted values up."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.orm import Session
+
+from kallglot.core.errors import ValidationFailedError
+from kallglot.crypto.envelope import context_bytes, open_envelope, parse, seal
+from kallglot.crypto.keyring import Keyring, get_keyring
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
+
+
+def field_context(table: str, row_id: str, column: str) -> bytes:
+    return context_bytes("field", table, row_id, column)
+
+
+def encrypt_field(
+    session: Session,
+    organization_id: str,
+    table: str,
+    row_id: str,
+    column: str,
+    plaintext: str | bytes,
+    subject_ref: str | None = None,
+    *,
+    keyring: Keyring | None = None,
+) -> bytes:
+    """Encrypt a value for ``table.column`` of row ``row_id`` under the organization's data key
+    (or the subject's, when ``subject_ref`` is given, so that it can be erased alone).
+
+    The result is bound to (table, row id, column): stored anywhere else it will not decrypt.
+    """
+    handle = (keyring or get_keyring()).data_key(session, organization_id, subject_ref)
+    return seal(handle.key, handle.id, plaintext, field_context(table, row_id, column))
+
+
+def decrypt_field(
+    session: Session,
+    table: str,
+    row_id: str,
+    column: str,
+    ciphertext: bytes,
+    *,
+    keyring: Keyring | None = None,
+) -> str | bytes:
+    """Decrypt what :func:`encrypt_field` produced; returns ``str`` if a ``str`` was encrypted.
+
+    Raises ``KeyDestroyedError`` (410 ``data_erased``) after crypto-shredding and
+    ``DecryptionError`` if the value was tampered with or moved.
+    """
+    envelope = parse(ciphertext)
+    key = (keyring or get_keyring()).key_by_id(session, envelope.key_id)
+    return open_envelope(key, envelope, field_context(table, row_id, column))
+
+
+def decrypt_text(
+    session: Session,
+    table: str,
+    row_id: str,
+    column: str,
+    ciphertext: bytes,
+    *,
+    keyring: Keyring | None = None,
+) -> str:
+    """:func:`decrypt_field` for a column that always holds text."""
+    value = decrypt_field(session, table, row_id, column, ciphertext, keyring=keyring)
+    return value if isinstance(value, str) else value.decode()
+
+
+def normalize_e164(raw: str) -> str:
+    """``+49 (30) 1234-567`` and ``0049 301234567`` both become ``+49301234567``."""
+    compact = _PHONE_PUNCTUATION.sub("", raw.strip())
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not _E164.match(compact):
+        raise ValidationFailedError(
+            "phone number must be in international format (+ and country code)", param="phone"
+        )
+    return compact
+
+
+def normalize_email(raw: str) -> str:
+    value = raw.strip().lower()
+    if "@" not in value:
+        raise ValidationFailedError("not an email address", param="email")
+    return value
+
+
+def lookup_hash(
+    session: Session,
+    organization_id: str,
+    purpose: str,
+    value: str,
+    *,
+    keyring: Keyring | None = None,
+) -> str:
+    """HMAC-SHA256 of an already normalised value under a key derived from the organization's
+    data key; hex, to store in an indexed column beside the ciphertext.
+
+    Equal values in one organization hash equally (so they can be looked up); the hash says
+    nothing without the key, and crypto-shredding the organization makes it meaningless.
+    """
+    handle = (keyring or get_keyring()).data_key(session, organization_id)
+    lookup_key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"kallglot lookup v1\x00" + purpose.encode(),
+    ).derive(handle.key)
+    return hmac.new(lookup_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def phone_lookup_hash(
+    session: Session, organization_id: str, phone: str, *, keyring: Keyring | None = None
+) -> str:
+    """The lookup hash of a phone number, normalised to E.164 first."""
+    return lookup_hash(session, organization_id, "phone", normalize_e164(phone), keyring=keyring)
+
+
+def email_lookup_hash(
+    session: Session, organization_id: str, email: str, *, keyring: Keyring | None = None
+) -> str:
+    return lookup_hash(session, organization_id, "email", normalize_email(email), keyring=keyring)

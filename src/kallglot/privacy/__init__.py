@@ -1,0 +1,1 @@
+"""Privacy: retention of personal data, legal holds (and later data-subject requests)."""
