@@ -151,3 +151,114 @@ class ApiKeyCreated(ApiKeyOut):
     """Only the creation response carries the secret; it is never shown again."""
 
     secret: str
+
+
+class PasswordChange(RequestModel):
+    current_password: Password
+    new_password: Password
+    end_other_sessions: bool = False
+
+
+class CredentialChangeOut(ResponseModel):
+    """After a password or MFA change: the new session, and how many others are still open."""
+
+    object: Literal["credential_change"] = "credential_change"
+    session_id: str | None
+    csrf_token: str | None
+    other_sessions: int
+
+
+class PasswordResetRequest(RequestModel):
+    email: EmailStr = Field(max_length=254)
+
+
+class PasswordResetConfirm(RequestModel):
+    token: Token
+    new_password: Password
+    code: Code | None = None
+    recovery_code: Code | None = None
+
+
+class TotpSetupOut(ResponseModel):
+    object: Literal["totp_setup"] = "totp_setup"
+    secret: str
+    otpauth_uri: str
+
+
+class TotpConfirm(RequestModel):
+    code: Code
+    end_other_sessions: bool = False
+
+
+class TotpEnabledOut(CredentialChangeOut):
+    recovery_codes: list[str]
+
+
+class TotpDisable(RequestModel):
+    password: Password
+    code: Code
+    end_other_sessions: bool = False
+
+
+class RecoveryCodesRequest(RequestModel):
+    code: Code
+
+
+class RecoveryCodesOut(ResponseModel):
+    object: Literal["recovery_codes"] = "recovery_codes"
+    recovery_codes: list[str]
+
+
+class AuthSessionOut(ResponseModel):
+    id: str
+    object: Literal["auth_session"] = "auth_session"
+    organization_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+    mfa_verified: bool
+    current: bool = False
+
+
+class AuthSessionList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[AuthSessionOut]
+
+
+class EndedSessionsOut(ResponseModel):
+    object: Literal["ended_sessions"] = "ended_sessions"
+    ended: int
+
+
+class InvitationCreate(RequestModel):
+    email: EmailStr = Field(max_length=254)
+    role: Role
+
+
+class InvitationOut(ResponseModel):
+    id: str
+    object: Literal["invitation"] = "invitation"
+    email: str
+    role: Role
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationAccept(RequestModel):
+    token: Token
+    password: Password
+    name: Name | None = None
+    phone_number: Phone | None = None
+
+
+class InvitationAcceptedOut(ResponseModel):
+    object: Literal["invitation_acceptance"] = "invitation_acceptance"
+    organization_id: str
+    user_id: str
+    member_id: str
+    role: Role
