@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kallglot import audit, mail
 from kallglot.accounts import mfa, passwords, throttle
 from kallglot.accounts import sessions as auth_sessions
+from kallglot.accounts.isolation import is_object_id
 from kallglot.accounts.models import (
     AuthSession,
     Organization,
@@ -388,9 +389,9 @@ def regenerate_recovery_codes(
 
 
 def end_own_session(db: Session, principal: Principal, session_id: str) -> AuthSession:
-    auth_session = db.get(AuthSession, session_id)
+    auth_session = db.get(AuthSession, session_id) if is_object_id(session_id) else None
     if auth_session is None or auth_session.user_id != principal.actor_id:
-        raise NotFoundError(f"No such session: '{session_id[:64]}'.", param="session_id")
+        raise NotFoundError("No such session.", param="session_id")
     if auth_session.ended_at is None:
         auth_session.ended_at = utcnow()
         audit.record(db, principal, "session.ended", target=("session", auth_session.id))

@@ -10,21 +10,29 @@ from pydantic import EmailStr, Field, StringConstraints
 from kallglot.accounts.permissions import Permission, Role
 from kallglot.core.schemas import RequestModel, ResponseModel
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Printable text: no control characters (PostgreSQL refuses NUL; the rest has no business here).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+_PRINTABLE_LINES = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
 # The rules (8/15…128) are checked with their own error codes; this only stops abuse.
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=False)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+ObjectId = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$")]
 
 
 class OrganizationDetails(RequestModel):
     name: Name
     legal_name: Name | None = None
     country: Country | None = None
-    vat_id: Annotated[str, StringConstraints(max_length=40)] | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    vat_id: (
+        Annotated[str, StringConstraints(max_length=40, pattern=r"^[A-Za-z0-9 .-]*$")] | None
+    ) = None
+    address: Annotated[str, StringConstraints(max_length=500, pattern=_PRINTABLE_LINES)] | None = (
+        None
+    )
 
 
 class SignupRequest(RequestModel):
@@ -38,7 +46,7 @@ class SignupRequest(RequestModel):
 class LoginRequest(RequestModel):
     email: EmailStr = Field(max_length=254)
     password: Password
-    organization_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    organization_id: ObjectId | None = None
 
 
 class MfaVerifyRequest(RequestModel):
@@ -51,8 +59,12 @@ class OrganizationUpdate(RequestModel):
     name: Name | None = None
     legal_name: Name | None = None
     country: Country | None = None
-    vat_id: Annotated[str, StringConstraints(max_length=40)] | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    vat_id: (
+        Annotated[str, StringConstraints(max_length=40, pattern=r"^[A-Za-z0-9 .-]*$")] | None
+    ) = None
+    address: Annotated[str, StringConstraints(max_length=500, pattern=_PRINTABLE_LINES)] | None = (
+        None
+    )
     require_mfa: bool | None = None
 
 

@@ -29,7 +29,10 @@ EXPORT_LIMIT = 100_000
 ActionFilter = Annotated[
     str | None, Query(max_length=80, pattern=r"^[a-z_.]+$", description="e.g. auth.login")
 ]
-ActorFilter = Annotated[str | None, Query(max_length=40, description="actor id (usr_…, key_…)")]
+ActorFilter = Annotated[
+    str | None,
+    Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$", description="usr_… or key_…"),
+]
 Since = Annotated[datetime | None, Query(description="occurred at or after (ISO 8601)")]
 Until = Annotated[datetime | None, Query(description="occurred before (ISO 8601)")]
 
