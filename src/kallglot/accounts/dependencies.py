@@ -235,3 +235,15 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
             )
         )
     return found
+
+
+__all__ = [
+    "PUBLIC",
+    "Endpoint",
+    "Principal",
+    "authenticate",
+    "declarations",
+    "endpoints",
+    "request_context",
+    "require",
+]
