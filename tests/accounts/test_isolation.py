@@ -19,6 +19,7 @@ from tests.factories import Identity
 
 SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/members/{member_id}"): {"role": "supervisor"},
+    ("DELETE", "/v1/auth/mfa/webauthn/credentials/{credential_id}"): {"password": "x"},
 }
 
 

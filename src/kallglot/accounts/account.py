@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot import audit, mail
-from kallglot.accounts import mfa, passwords, throttle
+from kallglot.accounts import mfa, passkeys, passwords, throttle
 from kallglot.accounts import sessions as auth_sessions
 from kallglot.accounts.isolation import is_object_id
 from kallglot.accounts.models import (
@@ -23,6 +24,7 @@ from kallglot.accounts.models import (
     PasswordResetToken,
     RecoveryCode,
     User,
+    WebAuthnCredential,
 )
 from kallglot.accounts.organizations import find_user_by_email
 from kallglot.accounts.principal import Principal
@@ -276,7 +278,31 @@ def confirm_password_reset(
     raise failure
 
 
-# --- TOTP and recovery codes -------------------------------------------------------------------
+# --- second factors: TOTP, WebAuthn, recovery codes ------------------------------------------
+
+
+def _first_factor_added(db: Session, user: User) -> list[str]:
+    """Mark MFA on; the first factor also brings the recovery codes (returned once)."""
+    if user.mfa_enabled_at is not None:
+        return []
+    user.mfa_enabled_at = utcnow()
+    return mfa.new_recovery_codes(db, user)
+
+
+def _factor_removed(db: Session, user: User) -> None:
+    """After removing a factor: with none left, MFA is off and the recovery codes go."""
+    if user.totp_secret is None and not passkeys.credentials_of(db, user.id):
+        user.mfa_enabled_at = None
+        db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+
+
+def _refuse_if_required(db: Session, principal: Principal) -> None:
+    organization = db.get(Organization, principal.organization_id)
+    if organization is not None and organization.require_mfa:
+        raise ConflictError(
+            "Your organization requires two-factor authentication.",
+            code="mfa_required_by_organization",
+        )
 
 
 @dataclass(frozen=True)
@@ -287,8 +313,8 @@ class TotpSetup:
 
 def start_totp(db: Session, principal: Principal) -> TotpSetup:
     user = _user(db, principal)
-    if user.mfa_enabled:
-        raise ConflictError("Two-factor authentication is already on.", code="mfa_already_enabled")
+    if user.totp_secret is not None:
+        raise ConflictError("TOTP is already on.", code="mfa_already_enabled")
     user.totp_pending_secret = mfa.new_totp_secret()
     return TotpSetup(
         user.totp_pending_secret, mfa.provisioning_uri(user.totp_pending_secret, user.email)
@@ -320,8 +346,7 @@ def confirm_totp(
             raise InvalidRequestError("Start the set-up first.", code="mfa_setup_not_started")
         if mfa.verify_totp(user, code, secret=user.totp_pending_secret):
             user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
-            user.mfa_enabled_at = utcnow()
-            codes = mfa.new_recovery_codes(db, user)
+            codes = _first_factor_added(db, user)
             throttle.clear(db, key)
             rotated = _rotate(
                 db, settings, principal, user, end_others=end_other_sessions, mfa_verified=True
@@ -345,20 +370,15 @@ def disable_totp(
     with transaction(sessions) as db:
         key = _check_throttle(db, principal.actor_id)
         user = _user(db, principal)
-        if not user.mfa_enabled:
-            raise ConflictError("Two-factor authentication is not on.", code="mfa_not_enabled")
-        organization = db.get(Organization, principal.organization_id)
-        if organization is not None and organization.require_mfa:
-            raise ConflictError(
-                "Your organization requires two-factor authentication.",
-                code="mfa_required_by_organization",
-            )
+        if user.totp_secret is None:
+            raise ConflictError("TOTP is not on.", code="mfa_not_enabled")
+        if not passkeys.credentials_of(db, user.id):
+            _refuse_if_required(db, principal)
         if passwords.verify_password(settings, user.password_hash, password) and mfa.verify_totp(
             user, code
         ):
             user.totp_secret = None
-            user.mfa_enabled_at = None
-            db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            _factor_removed(db, user)
             throttle.clear(db, key)
             rotated = _rotate(
                 db, settings, principal, user, end_others=end_other_sessions, mfa_verified=False
@@ -376,8 +396,8 @@ def regenerate_recovery_codes(
     with transaction(sessions) as db:
         key = _check_throttle(db, principal.actor_id)
         user = _user(db, principal)
-        if not user.mfa_enabled:
-            raise ConflictError("Two-factor authentication is not on.", code="mfa_not_enabled")
+        if user.totp_secret is None:
+            raise ConflictError("TOTP is not on.", code="mfa_not_enabled")
         if mfa.verify_totp(user, code):
             codes = mfa.new_recovery_codes(db, user)
             audit.record(db, principal, "mfa.recovery_codes_regenerated", target=("user", user.id))
@@ -396,3 +416,92 @@ def end_own_session(db: Session, principal: Principal, session_id: str) -> AuthS
         auth_session.ended_at = utcnow()
         audit.record(db, principal, "session.ended", target=("session", auth_session.id))
     return auth_session
+
+
+def webauthn_options(db: Session, settings: Settings, principal: Principal) -> dict[str, Any]:
+    return passkeys.registration_options(db, settings, _user(db, principal))
+
+
+@dataclass(frozen=True)
+class PasskeyAdded:
+    credential: WebAuthnCredential
+    rotated: Rotated
+    recovery_codes: list[str]
+
+
+def add_webauthn(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    *,
+    credential: dict[str, Any],
+    name: str,
+    end_other_sessions: bool,
+) -> PasskeyAdded:
+    with transaction(sessions) as db:
+        user = _user(db, principal)
+        record = passkeys.register(db, settings, user, credential, name)
+        if record is not None:
+            codes = _first_factor_added(db, user)
+            rotated = _rotate(
+                db, settings, principal, user, end_others=end_other_sessions, mfa_verified=True
+            )
+            audit.record(
+                db,
+                principal,
+                "mfa.enabled",
+                target=("webauthn_credential", record.id),
+                changes={"method": "webauthn", "name": name},
+            )
+            return PasskeyAdded(record, rotated, codes)
+        user.webauthn_challenge = user.webauthn_challenge_expires_at = None
+    with transaction(sessions) as db:
+        audit.record(
+            db,
+            principal,
+            "mfa.enabled",
+            target=("user", principal.actor_id),
+            result="failure",
+            changes={"method": "webauthn"},
+        )
+    raise InvalidRequestError(
+        "The security key's answer could not be verified; start again.",
+        code="webauthn_verification_failed",
+        param="credential",
+    )
+
+
+def remove_webauthn(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    credential_id: str,
+    *,
+    password: str,
+) -> None:
+    key = throttle.account_key("password", principal.actor_id)
+    with transaction(sessions) as db:
+        throttle.check(db, [key])
+        user = _user(db, principal)
+        record = db.get(WebAuthnCredential, credential_id) if is_object_id(credential_id) else None
+        if record is None or record.user_id != user.id:
+            raise NotFoundError("No such security key.", param="credential_id")
+        if user.totp_secret is None and len(passkeys.credentials_of(db, user.id)) == 1:
+            _refuse_if_required(db, principal)
+        if passwords.verify_password(settings, user.password_hash, password):
+            db.delete(record)
+            db.flush()
+            _factor_removed(db, user)
+            audit.record(
+                db,
+                principal,
+                "mfa.disabled",
+                target=("webauthn_credential", record.id),
+                changes={"method": "webauthn"},
+            )
+            return
+    with transaction(sessions) as db:
+        throttle.fail(db, key, throttle.ACCOUNT_POLICY)
+    raise AuthenticationError(
+        "The password is not correct.", code="invalid_credentials", param="password"
+    )

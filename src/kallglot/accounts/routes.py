@@ -8,7 +8,15 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kallglot.accounts import account, api_keys, auth, invitations, organizations, throttle
+from kallglot.accounts import (
+    account,
+    api_keys,
+    auth,
+    invitations,
+    organizations,
+    passkeys,
+    throttle,
+)
 from kallglot.accounts import sessions as auth_sessions
 from kallglot.accounts.dependencies import PUBLIC, request_context, require
 from kallglot.accounts.isolation import get_for_organization
@@ -47,6 +55,12 @@ from kallglot.accounts.schemas import (
     TotpEnabledOut,
     TotpSetupOut,
     UserOut,
+    WebAuthnCredentialList,
+    WebAuthnCredentialOut,
+    WebAuthnOptionsOut,
+    WebAuthnRegister,
+    WebAuthnRegisteredOut,
+    WebAuthnRemove,
 )
 from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
@@ -127,6 +141,8 @@ def _login_out(response: Response, settings: Settings, outcome: auth.LoginOutcom
             user_id=outcome.user_id,
             organization_id=outcome.organization_id,
             challenge_token=outcome.challenge_token,
+            mfa_methods=list(outcome.mfa_methods),
+            webauthn_options=outcome.webauthn_options,
         )
     set_session_cookies(response, settings, outcome.session)
     return LoginOut(
@@ -212,6 +228,7 @@ def verify_mfa(
         code=body.code,
         recovery_code=body.recovery_code,
         context=request_context(request),
+        webauthn_assertion=body.webauthn,
     )
     return _login_out(response, settings, outcome)
 
@@ -465,6 +482,70 @@ def regenerate_recovery_codes(
 ) -> RecoveryCodesOut:
     codes = account.regenerate_recovery_codes(sessions, principal, code=body.code)
     return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post(
+    "/auth/mfa/webauthn/register/options",
+    summary="Start registering a security key: options for navigator.credentials.create()",
+)
+def webauthn_registration_options(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    db: DbSession,
+    settings: AppSettings,
+) -> WebAuthnOptionsOut:
+    return WebAuthnOptionsOut(public_key=account.webauthn_options(db, settings, principal))
+
+
+@router.post("/auth/mfa/webauthn/register", summary="Finish registering a security key")
+def webauthn_register(
+    body: WebAuthnRegister,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> WebAuthnRegisteredOut:
+    added = account.add_webauthn(
+        sessions,
+        settings,
+        principal,
+        credential=body.credential,
+        name=body.name,
+        end_other_sessions=body.end_other_sessions,
+    )
+    change = _credential_change(response, settings, added.rotated)
+    return WebAuthnRegisteredOut(
+        **change.model_dump(exclude={"object"}),
+        credential=WebAuthnCredentialOut.model_validate(added.credential),
+        recovery_codes=added.recovery_codes,
+    )
+
+
+@router.get("/auth/mfa/webauthn/credentials", summary="Your security keys")
+def webauthn_credentials(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)], db: DbSession
+) -> WebAuthnCredentialList:
+    return WebAuthnCredentialList(
+        data=[
+            WebAuthnCredentialOut.model_validate(item)
+            for item in passkeys.credentials_of(db, principal.actor_id)
+        ]
+    )
+
+
+@router.delete(
+    "/auth/mfa/webauthn/credentials/{credential_id}",
+    status_code=204,
+    summary="Remove one of your security keys (needs your password)",
+)
+def webauthn_remove(
+    credential_id: str,
+    body: WebAuthnRemove,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> Response:
+    account.remove_webauthn(sessions, settings, principal, credential_id, password=body.password)
+    return Response(status_code=204)
 
 
 @router.get("/auth/sessions", summary="Your signed-in sessions")

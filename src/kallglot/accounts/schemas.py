@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
 
@@ -53,6 +53,8 @@ class MfaVerifyRequest(RequestModel):
     challenge_token: Token
     code: Code | None = None
     recovery_code: Code | None = None
+    # The PublicKeyCredential from navigator.credentials.get(), as JSON.
+    webauthn: dict[str, Any] | None = None
 
 
 class OrganizationUpdate(RequestModel):
@@ -113,6 +115,9 @@ class LoginOut(ResponseModel):
     expires_at: datetime | None = None
     challenge_token: str | None = None
     mfa_enrollment_required: bool = False
+    mfa_methods: list[str] = []
+    # Options for navigator.credentials.get() when the account has security keys.
+    webauthn_options: dict[str, Any] | None = None
 
 
 class SignupOut(ResponseModel):
@@ -274,3 +279,37 @@ class InvitationAcceptedOut(ResponseModel):
     user_id: str
     member_id: str
     role: Role
+
+
+class WebAuthnOptionsOut(ResponseModel):
+    object: Literal["webauthn_registration_options"] = "webauthn_registration_options"
+    public_key: dict[str, Any]
+
+
+class WebAuthnRegister(RequestModel):
+    # The PublicKeyCredential from navigator.credentials.create(), as JSON.
+    credential: dict[str, Any]
+    name: Name = "Security key"
+    end_other_sessions: bool = False
+
+
+class WebAuthnCredentialOut(ResponseModel):
+    id: str
+    object: Literal["webauthn_credential"] = "webauthn_credential"
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class WebAuthnRegisteredOut(CredentialChangeOut):
+    credential: WebAuthnCredentialOut
+    recovery_codes: list[str]
+
+
+class WebAuthnCredentialList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[WebAuthnCredentialOut]
+
+
+class WebAuthnRemove(RequestModel):
+    password: Password
