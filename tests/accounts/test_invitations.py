@@ -151,3 +151,22 @@ def test_a_role_change_ends_the_members_sessions(identity: Identity) -> None:
     admin.patch(f"/v1/members/{agent.member_id}", json={"role": "supervisor"})
     assert agent_client.get("/v1/auth/me").status_code == 401
     assert identity.login(agent).get("/v1/auth/me").json()["role"] == "supervisor"
+
+
+def test_an_existing_account_with_mfa_also_gives_a_code(
+    identity: Identity, database: MigratedDatabase
+) -> None:
+    other = identity.organization("Other Org")
+    person = identity.user(other, Role.AGENT, email="mfa.person@example.com", mfa=True)
+    invite(identity, "agent", "mfa.person@example.com")
+    token = token_in(last_mail_to(database, "mfa.person@example.com"))
+    client = identity.client()
+    without = client.post(
+        "/v1/invitations/accept", json={"token": token, "password": person.password}
+    )
+    assert without.status_code == 401
+    with_code = client.post(
+        "/v1/invitations/accept",
+        json={"token": token, "password": person.password, "code": person.totp_code()},
+    )
+    assert with_code.status_code == 201, with_code.text

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot import audit, mail
-from kallglot.accounts import passwords, throttle
+from kallglot.accounts import mfa, passwords, throttle
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import Invitation, Membership, Organization, User
 from kallglot.accounts.organizations import (
@@ -142,8 +142,11 @@ def accept(
     password: str,
     phone_number: str | None,
     context: AuditContext,
+    code: str | None = None,
+    recovery_code: str | None = None,
 ) -> Accepted:
     ip_key = throttle.ip_key("invitation", context.ip)
+    account_key: str | None = None
     with transaction(sessions) as db:
         throttle.check(db, [ip_key])
         invitation = db.scalar(
@@ -151,6 +154,9 @@ def accept(
         )
         problem = _problem(invitation)
         if invitation is not None and problem is None:
+            # Guessing an existing account's password here counts like a failed login.
+            account_key = throttle.account_key("login", invitation.email)
+            throttle.check(db, [account_key])
             user = find_user_by_email(db, invitation.email)
             if user is None:
                 if not name:
@@ -167,19 +173,43 @@ def accept(
                     password=password,
                     phone_number=phone_number,
                 )
-            elif not passwords.verify_password(settings, user.password_hash, password):
+            elif not _existing_account_proven(db, settings, user, password, code, recovery_code):
                 user = None
             if user is not None:
                 return _join(db, invitation, user, context)
     with transaction(sessions) as db:
         throttle.fail(db, ip_key, throttle.IP_POLICY)
+        if account_key is not None:
+            throttle.fail(db, account_key, throttle.ACCOUNT_POLICY)
     if problem is not None:
         raise problem
     raise AuthenticationError(
-        "You already have an account: give its password to accept.",
+        "You already have an account: give its password (and a code if it has MFA) to accept.",
         code="invalid_credentials",
         param="password",
     )
+
+
+def _existing_account_proven(
+    db: Session,
+    settings: Settings,
+    user: User,
+    password: str,
+    code: str | None,
+    recovery_code: str | None,
+) -> bool:
+    """An existing account joins with its password, and its second factor if it has one."""
+    if not passwords.verify_password(settings, user.password_hash, password):
+        return False
+    if not user.mfa_enabled:
+        return True
+    locked = db.get(User, user.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    if code:
+        return mfa.verify_totp(locked, code)
+    if recovery_code:
+        return mfa.use_recovery_code(db, locked, recovery_code)
+    return False
 
 
 def _problem(invitation: Invitation | None) -> InvalidRequestError | None:

@@ -632,6 +632,8 @@ def accept_invitation(
         password=body.password,
         phone_number=body.phone_number,
         context=request_context(request),
+        code=body.code,
+        recovery_code=body.recovery_code,
     )
     return InvitationAcceptedOut(
         organization_id=accepted.organization_id,

@@ -271,6 +271,9 @@ class InvitationAccept(RequestModel):
     password: Password
     name: Name | None = None
     phone_number: Phone | None = None
+    # An existing account with MFA also proves its second factor.
+    code: Code | None = None
+    recovery_code: Code | None = None
 
 
 class InvitationAcceptedOut(ResponseModel):
