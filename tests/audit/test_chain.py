@@ -98,3 +98,29 @@ def test_kallglot_audit_verify_names_the_broken_sequence(database: MigratedDatab
     broken = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert broken.returncode == 1
     assert "org_a: BROKEN at sequence 2" in broken.stdout
+
+
+def test_concurrent_writers_never_fork_the_chain(database: MigratedDatabase) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            append(database, "org_busy", 10)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with database.sessions() as db:
+        (report,) = audit.verify(db, "org_busy")
+        sequences = db.scalars(
+            select(AuditEvent.sequence).where(AuditEvent.chain == "org_busy")
+        ).all()
+    assert report.ok and report.records == 40
+    assert sorted(sequences) == list(range(1, 41))

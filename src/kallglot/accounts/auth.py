@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot import audit
-from kallglot.accounts import mfa, passwords, throttle
+from kallglot.accounts import mfa, passkeys, passwords, throttle
 from kallglot.accounts import sessions as auth_sessions
 from kallglot.accounts.models import AuthSession, LoginChallenge, Membership, Organization, User
 from kallglot.accounts.organizations import find_user_by_email
@@ -36,6 +37,8 @@ class LoginOutcome:
     session: auth_sessions.IssuedSession | None = None
     challenge_token: str | None = None
     mfa_enrollment_required: bool = False
+    mfa_methods: tuple[str, ...] = ()
+    webauthn_options: dict[str, Any] | None = None
 
 
 def _membership(db: Session, user_id: str, organization_id: str | None) -> Membership | None:
@@ -119,6 +122,7 @@ def _password_accepted(
     _end_previous(db, settings, previous_token)
     if user.mfa_enabled:
         token = new_secret()
+        passkey = passkeys.authentication_options(db, settings, user.id)
         db.add(
             LoginChallenge(
                 id=new_id("lch"),
@@ -126,9 +130,25 @@ def _password_accepted(
                 user_id=user.id,
                 organization_id=membership.organization_id,
                 expires_at=utcnow() + CHALLENGE_LIFETIME,
+                webauthn_challenge=passkey[1] if passkey else None,
             )
         )
-        return LoginOutcome(user.id, membership.organization_id, challenge_token=token)
+        methods = tuple(
+            method
+            for method, available in (
+                ("totp", user.totp_secret is not None),
+                ("webauthn", passkey is not None),
+                ("recovery_code", True),
+            )
+            if available
+        )
+        return LoginOutcome(
+            user.id,
+            membership.organization_id,
+            challenge_token=token,
+            mfa_methods=methods,
+            webauthn_options=passkey[0] if passkey else None,
+        )
     return _signed_in(db, settings, user, membership.organization_id, context, "password", False)
 
 
@@ -170,8 +190,9 @@ def verify_second_factor(
     code: str | None,
     recovery_code: str | None,
     context: AuditContext,
+    webauthn_assertion: dict[str, Any] | None = None,
 ) -> LoginOutcome:
-    """Complete a login with a TOTP code or a recovery code."""
+    """Complete a login with a TOTP code, a WebAuthn assertion or a recovery code."""
     ip_key = throttle.ip_key("mfa", context.ip)
     with transaction(sessions) as db:
         throttle.check(db, [ip_key])
@@ -188,6 +209,11 @@ def verify_second_factor(
             assert user is not None
             if code:
                 accepted, method = mfa.verify_totp(user, code), "totp"
+            elif webauthn_assertion is not None and challenge.webauthn_challenge:
+                accepted = passkeys.authenticate(
+                    db, settings, user.id, challenge.webauthn_challenge, webauthn_assertion
+                )
+                method = "webauthn"
             elif recovery_code:
                 accepted, method = mfa.use_recovery_code(db, user, recovery_code), "recovery_code"
             else:

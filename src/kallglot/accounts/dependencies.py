@@ -6,7 +6,7 @@ Every route declares exactly one of:
   cookie) and hold ``X``; or
 - ``PUBLIC``: no authentication (sign-up, login, probes).
 
-``declarations(route)`` reads a route's declarations back, so a test can walk every
+``endpoints(app)`` lists every route with its declarations, so a test can walk every
 route of the app and prove that none is undeclared.
 
 Credentials, in order: ``Authorization: Bearer sk_…``, ``X-API-Key: sk_…``, the session
@@ -17,13 +17,14 @@ token in ``X-CSRF-Token``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.accounts import api_keys
 from kallglot.accounts import sessions as auth_sessions
@@ -31,11 +32,12 @@ from kallglot.accounts.models import AuthSession, Membership, Organization, User
 from kallglot.accounts.permissions import Permission, Role, parse_permissions, permissions_for
 from kallglot.accounts.principal import Principal
 from kallglot.accounts.tokens import same
-from kallglot.api.deps import get_app_settings, get_db
+from kallglot.api.deps import get_app_settings, get_session_factory
 from kallglot.audit import AuditContext
 from kallglot.core.errors import AuthenticationError, PermissionDeniedError
 from kallglot.core.logging import request_id_var
 from kallglot.core.settings import Settings
+from kallglot.db.engine import transaction
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERMISSION_ATTRIBUTE = "__kallglot_permission__"
@@ -69,35 +71,42 @@ def _presented_api_key(request: Request) -> str | None:
 
 def authenticate(
     request: Request,
-    db: Annotated[Session, Depends(get_db)],
+    sessions: Annotated[sessionmaker[Session], Depends(get_session_factory)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> Principal:
-    """The caller, from an API key or the session cookie; 401 when there is none."""
+    """The caller, from an API key or the session cookie; 401 when there is none.
+
+    Runs in its own short transaction, so that its bookkeeping (last use of a key, a
+    session's last activity, ending an idle session) is kept whatever the route does,
+    and no lock is held while the route runs.
+    """
     context = request_context(request)
     presented = _presented_api_key(request)
     if presented is not None:
         if len(presented) > MAX_CREDENTIAL_LENGTH:
             raise AuthenticationError("The API key is malformed.", code="invalid_api_key")
-        key = api_keys.authenticate(db, settings, presented)
-        return Principal(
-            organization_id=key.organization_id,
-            actor_type="api_key",
-            actor_id=key.id,
-            role=None,
-            permissions=parse_permissions(key.scopes),
-            context=context,
-        )
+        with transaction(sessions) as db:
+            key = api_keys.authenticate(db, settings, presented)
+            return Principal(
+                organization_id=key.organization_id,
+                actor_type="api_key",
+                actor_id=key.id,
+                role=None,
+                permissions=parse_permissions(key.scopes),
+                context=context,
+            )
     token = request.cookies.get(auth_sessions.cookie_name(settings))
     if token is None:
         raise AuthenticationError(
             "Authenticate with an API key (Authorization: Bearer sk_…) or sign in."
         )
-    auth_session = auth_sessions.find_active(db, settings, token)
-    if auth_session is None:
-        raise AuthenticationError("Your session has ended; sign in again.", code="session_expired")
-    if request.method not in SAFE_METHODS:
-        _check_csrf(request, auth_session)
-    return principal_for_session(db, auth_session, context)
+    with transaction(sessions) as db:
+        auth_session = auth_sessions.find_active(db, settings, token)
+        if auth_session is not None:
+            if request.method not in SAFE_METHODS:
+                _check_csrf(request, auth_session)
+            return principal_for_session(db, auth_session, context)
+    raise AuthenticationError("Your session has ended; sign in again.", code="session_expired")
 
 
 def _check_csrf(request: Request, auth_session: AuthSession) -> None:
@@ -174,22 +183,67 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def declarations(route: APIRoute) -> list[Permission | str]:
+@dataclass(frozen=True)
+class Endpoint:
+    """One API route as served (router prefixes and included dependencies applied)."""
+
+    path: str
+    methods: frozenset[str]
+    declarations: tuple[Permission | str, ...]
+
+    @property
+    def is_public(self) -> bool:
+        return self.declarations == ("public",)
+
+    @property
+    def permission(self) -> Permission | None:
+        """The one permission this route requires (None when public)."""
+        if len(self.declarations) != 1:
+            raise ValueError(f"{self.path} declares {self.declarations}; exactly one is needed")
+        declared = self.declarations[0]
+        return declared if isinstance(declared, Permission) else None
+
+
+def declarations(dependant: Dependant) -> tuple[Permission | str, ...]:
     """The permissions a route requires, and ``"public"`` if it is marked public."""
     found: list[Permission | str] = []
-    for call in _calls(route.dependant):
+    for call in _calls(dependant):
         if getattr(call, PUBLIC_ATTRIBUTE, False):
             found.append("public")
         permission = getattr(call, PERMISSION_ATTRIBUTE, None)
         if permission is not None:
             found.append(permission)
+    return tuple(found)
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every API route of ``app``, however deeply its router was included.
+
+    Framework routes without dependencies (``/openapi.json``, ``/docs``) are not API
+    routes and are left out.
+    """
+    found = []
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context, "dependant", None)
+        if not isinstance(dependant, Dependant) or context.path is None:
+            continue
+        found.append(
+            Endpoint(
+                path=context.path,
+                methods=frozenset(context.methods or ()),
+                declarations=declarations(dependant),
+            )
+        )
     return found
 
 
-def declared_permission(route: APIRoute) -> Permission | None:
-    """The one permission a route requires (None for a public route)."""
-    found = declarations(route)
-    if len(found) != 1:
-        raise ValueError(f"{route.path} declares {found}; exactly one is needed")
-    declared = found[0]
-    return declared if isinstance(declared, Permission) else None
+__all__ = [
+    "PUBLIC",
+    "Endpoint",
+    "Principal",
+    "authenticate",
+    "declarations",
+    "endpoints",
+    "request_context",
+    "require",
+]

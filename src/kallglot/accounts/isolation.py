@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Mapped, Session
@@ -14,6 +15,13 @@ class OrganizationOwned(Protocol):
 
 
 T = TypeVar("T")
+
+_OBJECT_ID = re.compile(r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$")
+
+
+def is_object_id(value: str) -> bool:
+    """Shaped like one of our ids (``mem_01J…``); anything else cannot name an object."""
+    return bool(_OBJECT_ID.match(value))
 
 
 def get_for_organization(
@@ -31,8 +39,11 @@ def get_for_organization(
     organizations cannot be probed.
     """
     name = what or getattr(model, "__tablename__", "object").rstrip("s").replace("_", " ")
-    obj: Any = session.get(model, object_id, with_for_update=for_update) if object_id else None
+    obj: Any = None
+    if is_object_id(object_id):
+        obj = session.get(model, object_id, with_for_update=for_update)
     if obj is None or obj.organization_id != organization_id:
-        raise NotFoundError(f"No such {name}: '{object_id[:64]}'.", param="id")
+        shown = object_id[:64] if is_object_id(object_id) else "…"
+        raise NotFoundError(f"No such {name}: '{shown}'.", param="id")
     result: T = obj
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kallglot.db.base import Base, IdMixin, TimestampMixin
@@ -44,11 +44,15 @@ class User(IdMixin, TimestampMixin, Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None]
+    # Set while the user has at least one second factor (TOTP or a WebAuthn credential).
     mfa_enabled_at: Mapped[datetime | None]
+    # A WebAuthn registration in progress: its challenge and when that expires.
+    webauthn_challenge: Mapped[str | None] = mapped_column(String(128))
+    webauthn_challenge_expires_at: Mapped[datetime | None]
 
     @property
     def mfa_enabled(self) -> bool:
-        return self.totp_secret is not None
+        return self.mfa_enabled_at is not None
 
 
 class Membership(IdMixin, TimestampMixin, Base):
@@ -93,6 +97,20 @@ class LoginChallenge(IdMixin, TimestampMixin, Base):
     )
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    webauthn_challenge: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebAuthnCredential(IdMixin, TimestampMixin, Base):
+    """A security key or passkey registered as a second factor."""
+
+    __tablename__ = "webauthn_credentials"
+
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    last_used_at: Mapped[datetime | None]
 
 
 class RecoveryCode(IdMixin, TimestampMixin, Base):

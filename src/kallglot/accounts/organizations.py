@@ -234,3 +234,20 @@ def remove_member(db: Session, principal: Principal, member_id: str) -> Membersh
         changes={"role": membership.role},
     )
     return membership
+
+
+def end_member_sessions(db: Session, principal: Principal, member_id: str) -> int:
+    membership = get_for_organization(
+        db, Membership, member_id, principal.organization_id, what="member"
+    )
+    ended = auth_sessions.end_for_user(
+        db, membership.user_id, organization_id=membership.organization_id
+    )
+    audit.record(
+        db,
+        principal,
+        "member.sessions_ended",
+        target=("member", membership.id),
+        changes={"ended": ended},
+    )
+    return ended

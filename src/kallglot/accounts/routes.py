@@ -8,17 +8,33 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kallglot.accounts import api_keys, auth, organizations, throttle
+from kallglot.accounts import (
+    account,
+    api_keys,
+    auth,
+    invitations,
+    organizations,
+    passkeys,
+    throttle,
+)
 from kallglot.accounts import sessions as auth_sessions
 from kallglot.accounts.dependencies import PUBLIC, request_context, require
 from kallglot.accounts.isolation import get_for_organization
-from kallglot.accounts.models import ApiKey, Membership, Organization, User
+from kallglot.accounts.models import ApiKey, Invitation, Membership, Organization, User
 from kallglot.accounts.permissions import Permission, Role
 from kallglot.accounts.principal import Principal
 from kallglot.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    AuthSessionList,
+    AuthSessionOut,
+    CredentialChangeOut,
+    EndedSessionsOut,
+    InvitationAccept,
+    InvitationAcceptedOut,
+    InvitationCreate,
+    InvitationOut,
     LoginOut,
     LoginRequest,
     MemberOut,
@@ -27,9 +43,24 @@ from kallglot.accounts.schemas import (
     MfaVerifyRequest,
     OrganizationOut,
     OrganizationUpdate,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RecoveryCodesOut,
+    RecoveryCodesRequest,
     SignupOut,
     SignupRequest,
+    TotpConfirm,
+    TotpDisable,
+    TotpEnabledOut,
+    TotpSetupOut,
     UserOut,
+    WebAuthnCredentialList,
+    WebAuthnCredentialOut,
+    WebAuthnOptionsOut,
+    WebAuthnRegister,
+    WebAuthnRegisteredOut,
+    WebAuthnRemove,
 )
 from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
@@ -110,6 +141,8 @@ def _login_out(response: Response, settings: Settings, outcome: auth.LoginOutcom
             user_id=outcome.user_id,
             organization_id=outcome.organization_id,
             challenge_token=outcome.challenge_token,
+            mfa_methods=list(outcome.mfa_methods),
+            webauthn_options=outcome.webauthn_options,
         )
     set_session_cookies(response, settings, outcome.session)
     return LoginOut(
@@ -195,6 +228,7 @@ def verify_mfa(
         code=body.code,
         recovery_code=body.recovery_code,
         context=request_context(request),
+        webauthn_assertion=body.webauthn,
     )
     return _login_out(response, settings, outcome)
 
@@ -321,3 +355,289 @@ def revoke_api_key(
     key_id: str, principal: Annotated[Principal, require(P.API_KEYS_MANAGE)], db: DbSession
 ) -> ApiKeyOut:
     return ApiKeyOut.model_validate(api_keys.revoke(db, principal, key_id))
+
+
+# --- the caller's own account: password, second factor, sessions ------------------------------
+
+
+def _credential_change(
+    response: Response, settings: Settings, rotated: account.Rotated
+) -> CredentialChangeOut:
+    if rotated.session is not None:
+        set_session_cookies(response, settings, rotated.session)
+    return CredentialChangeOut(
+        session_id=rotated.session.session.id if rotated.session else None,
+        csrf_token=rotated.session.session.csrf_token if rotated.session else None,
+        other_sessions=rotated.other_sessions,
+    )
+
+
+@router.post("/auth/password", summary="Change your password (optionally ending other sessions)")
+def change_password(
+    body: PasswordChange,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> CredentialChangeOut:
+    rotated = account.change_password(
+        sessions,
+        settings,
+        principal,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        end_other_sessions=body.end_other_sessions,
+    )
+    return _credential_change(response, settings, rotated)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=202,
+    dependencies=[PUBLIC],
+    summary="Mail a password-reset link (the answer never says whether the account exists)",
+)
+def request_password_reset(
+    body: PasswordResetRequest,
+    request: Request,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> dict[str, str]:
+    account.request_password_reset(sessions, settings, body.email, request_context(request))
+    return {"object": "password_reset", "status": "requested"}
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    dependencies=[PUBLIC],
+    summary="Set a new password with the mailed token (and a second factor if the account has one)",
+)
+def confirm_password_reset(
+    body: PasswordResetConfirm,
+    request: Request,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> dict[str, str]:
+    account.confirm_password_reset(
+        sessions,
+        settings,
+        token=body.token,
+        new_password=body.new_password,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        context=request_context(request),
+    )
+    return {"object": "password_reset", "status": "completed"}
+
+
+@router.post("/auth/mfa/totp/setup", summary="Start TOTP set-up: a new secret to scan")
+def start_totp(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)], db: DbSession
+) -> TotpSetupOut:
+    setup = account.start_totp(db, principal)
+    return TotpSetupOut(secret=setup.secret, otpauth_uri=setup.uri)
+
+
+@router.post("/auth/mfa/totp/confirm", summary="Turn TOTP on with a first code; get recovery codes")
+def confirm_totp(
+    body: TotpConfirm,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> TotpEnabledOut:
+    enabled = account.confirm_totp(
+        sessions, settings, principal, code=body.code, end_other_sessions=body.end_other_sessions
+    )
+    change = _credential_change(response, settings, enabled.rotated)
+    return TotpEnabledOut(
+        **change.model_dump(exclude={"object"}), recovery_codes=enabled.recovery_codes
+    )
+
+
+@router.post("/auth/mfa/totp/disable", summary="Turn TOTP off (password and a code)")
+def disable_totp(
+    body: TotpDisable,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> CredentialChangeOut:
+    rotated = account.disable_totp(
+        sessions,
+        settings,
+        principal,
+        password=body.password,
+        code=body.code,
+        end_other_sessions=body.end_other_sessions,
+    )
+    return _credential_change(response, settings, rotated)
+
+
+@router.post("/auth/mfa/recovery-codes", summary="Replace your recovery codes (needs a TOTP code)")
+def regenerate_recovery_codes(
+    body: RecoveryCodesRequest,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    sessions: SessionFactory,
+) -> RecoveryCodesOut:
+    codes = account.regenerate_recovery_codes(sessions, principal, code=body.code)
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post(
+    "/auth/mfa/webauthn/register/options",
+    summary="Start registering a security key: options for navigator.credentials.create()",
+)
+def webauthn_registration_options(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    db: DbSession,
+    settings: AppSettings,
+) -> WebAuthnOptionsOut:
+    return WebAuthnOptionsOut(public_key=account.webauthn_options(db, settings, principal))
+
+
+@router.post("/auth/mfa/webauthn/register", summary="Finish registering a security key")
+def webauthn_register(
+    body: WebAuthnRegister,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> WebAuthnRegisteredOut:
+    added = account.add_webauthn(
+        sessions,
+        settings,
+        principal,
+        credential=body.credential,
+        name=body.name,
+        end_other_sessions=body.end_other_sessions,
+    )
+    change = _credential_change(response, settings, added.rotated)
+    return WebAuthnRegisteredOut(
+        **change.model_dump(exclude={"object"}),
+        credential=WebAuthnCredentialOut.model_validate(added.credential),
+        recovery_codes=added.recovery_codes,
+    )
+
+
+@router.get("/auth/mfa/webauthn/credentials", summary="Your security keys")
+def webauthn_credentials(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)], db: DbSession
+) -> WebAuthnCredentialList:
+    return WebAuthnCredentialList(
+        data=[
+            WebAuthnCredentialOut.model_validate(item)
+            for item in passkeys.credentials_of(db, principal.actor_id)
+        ]
+    )
+
+
+@router.delete(
+    "/auth/mfa/webauthn/credentials/{credential_id}",
+    status_code=204,
+    summary="Remove one of your security keys (needs your password)",
+)
+def webauthn_remove(
+    credential_id: str,
+    body: WebAuthnRemove,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> Response:
+    account.remove_webauthn(sessions, settings, principal, credential_id, password=body.password)
+    return Response(status_code=204)
+
+
+@router.get("/auth/sessions", summary="Your signed-in sessions")
+def list_sessions(
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    db: DbSession,
+    settings: AppSettings,
+) -> AuthSessionList:
+    live = auth_sessions.list_live(db, settings, principal.actor_id)
+    return AuthSessionList(
+        data=[
+            AuthSessionOut.model_validate(item).model_copy(
+                update={"current": item.id == principal.auth_session_id}
+            )
+            for item in live
+        ]
+    )
+
+
+@router.delete("/auth/sessions/{session_id}", summary="End one of your sessions")
+def end_session(
+    session_id: str,
+    principal: Annotated[Principal, require(P.ACCOUNT_MANAGE)],
+    db: DbSession,
+) -> AuthSessionOut:
+    return AuthSessionOut.model_validate(account.end_own_session(db, principal, session_id))
+
+
+@router.delete("/members/{member_id}/sessions", summary="End every session of a member")
+def end_member_sessions(
+    member_id: str, principal: Annotated[Principal, require(P.MEMBERS_MANAGE)], db: DbSession
+) -> EndedSessionsOut:
+    return EndedSessionsOut(ended=organizations.end_member_sessions(db, principal, member_id))
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+@router.post("/invitations", status_code=201, summary="Invite someone by email")
+def create_invitation(
+    body: InvitationCreate,
+    principal: Annotated[Principal, require(P.MEMBERS_MANAGE)],
+    db: DbSession,
+    settings: AppSettings,
+) -> InvitationOut:
+    issued = invitations.invite(db, settings, principal, email=body.email, role=body.role)
+    return InvitationOut.model_validate(issued.invitation)
+
+
+@router.get("/invitations", summary="Invitations of the organization")
+def list_invitations(
+    principal: Annotated[Principal, require(P.MEMBERS_READ)], db: DbSession, page: Pagination
+) -> Page[InvitationOut]:
+    statement = select(Invitation).where(Invitation.organization_id == principal.organization_id)
+    return paginate(db, statement, Invitation.id, page, InvitationOut.model_validate)
+
+
+@router.delete("/invitations/{invitation_id}", summary="Revoke an invitation")
+def revoke_invitation(
+    invitation_id: str,
+    principal: Annotated[Principal, require(P.MEMBERS_MANAGE)],
+    db: DbSession,
+) -> InvitationOut:
+    return InvitationOut.model_validate(invitations.revoke(db, principal, invitation_id))
+
+
+@router.post(
+    "/invitations/accept",
+    status_code=201,
+    dependencies=[PUBLIC],
+    summary="Accept an invitation (creates the account, or joins with an existing one)",
+)
+def accept_invitation(
+    body: InvitationAccept,
+    request: Request,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> InvitationAcceptedOut:
+    accepted = invitations.accept(
+        sessions,
+        settings,
+        token=body.token,
+        name=body.name,
+        password=body.password,
+        phone_number=body.phone_number,
+        context=request_context(request),
+        code=body.code,
+        recovery_code=body.recovery_code,
+    )
+    return InvitationAcceptedOut(
+        organization_id=accepted.organization_id,
+        user_id=accepted.user_id,
+        member_id=accepted.member_id,
+        role=accepted.role,
+    )

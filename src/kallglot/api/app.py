@@ -16,6 +16,7 @@ from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
+from kallglot.audit.routes import router as audit_router
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
@@ -75,7 +76,8 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(realtime_routes.router)
     app.include_router(realtime_routes.organization_router)
-    app.include_router(realtime_stream.router)
+    app.include_router(realtime_stream.router, dependencies=[PUBLIC])
     app.include_router(webhook_routes.router)
     app.include_router(recordings.router)
+    app.include_router(audit_router)
     return app

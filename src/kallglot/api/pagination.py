@@ -28,7 +28,12 @@ class PageParams(BaseModel):
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
     starting_after: Annotated[
-        str | None, Query(max_length=64, description="Id of the last object of the previous page")
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_]+$",
+            description="Id of the last object of the previous page",
+        ),
     ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, starting_after=starting_after)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,17 +133,32 @@ def compute_hash(event: AuditEvent) -> str:
 
 
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    head = session.get(AuditChainHead, chain, with_for_update=True)
-    if head is not None:
+    """Take the chain's write lock, then read its head.
+
+    A no-op UPDATE locks the row on PostgreSQL and, on SQLite, opens the write
+    transaction before the head is read (pysqlite would otherwise read it outside
+    any transaction, and two writers would both see the same head).
+    """
+    for _ in range(2):
+        touched = session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.chain == chain)
+            .values(sequence=AuditChainHead.sequence)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(touched, "rowcount", 0):
+            head = session.get(AuditChainHead, chain, populate_existing=True)
+            assert head is not None
+            return head
+        try:
+            with session.begin_nested():
+                session.add(AuditChainHead(chain=chain, sequence=0, hash=GENESIS_HASH))
+        except IntegrityError:
+            continue  # another writer created it first: lock theirs
+        head = session.get(AuditChainHead, chain)
+        assert head is not None
         return head
-    try:
-        with session.begin_nested():
-            session.add(AuditChainHead(chain=chain, sequence=0, hash=GENESIS_HASH))
-    except IntegrityError:
-        pass  # another writer created it first; lock theirs
-    head = session.get(AuditChainHead, chain, with_for_update=True, populate_existing=True)
-    assert head is not None
-    return head
+    raise RuntimeError("could not lock the audit chain head")
 
 
 def record(

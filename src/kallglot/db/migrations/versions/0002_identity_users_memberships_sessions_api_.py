@@ -1,8 +1,8 @@
-"""identity: users, memberships, sessions, API keys, MFA, audit log, mail outbox
+"""identity: users, memberships, sessions, API keys, MFA, WebAuthn, audit log, mail outbox
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 04:08:14.514481
+Create Date: 2026-11-29 04:24:31.691688
 """
 
 from __future__ import annotations
@@ -91,6 +91,12 @@ def upgrade() -> None:
         sa.Column("totp_pending_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.Column("mfa_enabled_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("webauthn_challenge", sa.String(length=128), nullable=True),
+        sa.Column(
+            "webauthn_challenge_expires_at",
+            kallglot.db.base.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("created_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
@@ -192,6 +198,7 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.String(length=40), nullable=False),
         sa.Column("expires_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("used_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("webauthn_challenge", sa.String(length=128), nullable=True),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("created_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -276,6 +283,30 @@ def upgrade() -> None:
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
 
+    op.create_table(
+        "webauthn_credentials",
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("credential_id", sa.String(length=1400), nullable=False),
+        sa.Column("public_key", sa.LargeBinary(), nullable=False),
+        sa.Column("sign_count", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("last_used_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("created_at", kallglot.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_webauthn_credentials_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webauthn_credentials")),
+        sa.UniqueConstraint("credential_id", name=op.f("uq_webauthn_credentials_credential_id")),
+    )
+    with op.batch_alter_table("webauthn_credentials", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webauthn_credentials_user_id"), ["user_id"], unique=False
+        )
+
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("legal_name", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
@@ -297,6 +328,10 @@ def downgrade() -> None:
         batch_op.drop_column("country")
         batch_op.drop_column("legal_name")
 
+    with op.batch_alter_table("webauthn_credentials", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webauthn_credentials_user_id"))
+
+    op.drop_table("webauthn_credentials")
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
 
