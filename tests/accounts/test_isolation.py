@@ -65,7 +65,7 @@ def test_foreign_ids_are_not_found_on_every_route(identity: Identity, app: FastA
             response = attacker.request(method, path, json=body)
             assert response.status_code != 422, f"add a sample body for {method} {route.path}"
             assert response.status_code == 404, (method, path, response.text)
-            assert response.json()["error"]["code"] == "resource_not_found"
+            assert response.json()["error"]["code"].endswith("_not_found")
             checked += 1
     assert checked >= 8 * 6
 
