@@ -22,7 +22,7 @@ from kallglot.speech.errors import EngineError, UnsupportedLanguageError
 
 Task = Literal["transcribe", "translate"]
 # Whisper loops on unclear audio; a phrase never needs more than this many tokens per 10 s.
-TOKENS_PER_10S = 120
+TOKENS_PER_10S = 100
 _WHISPER_LANGUAGES = (
     "af ar hy az be bs bg ca zh hr cs da nl en et fi fr gl de el he hi hu is id it ja kn "
     "kk ko lv lt mk ms mr mi ne no fa pl pt ro ru sr sk sl es sw sv tl ta th tr uk ur vi cy"
@@ -89,6 +89,7 @@ class WhisperEngine:
                 condition_on_previous_text=False,
                 vad_filter=False,
                 max_new_tokens=max_tokens,
+                no_repeat_ngram_size=3,  # stops 'un genre de genre de …' loops
                 compression_ratio_threshold=None,
                 log_prob_threshold=None,
                 no_speech_threshold=None,
