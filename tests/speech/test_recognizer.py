@@ -10,7 +10,7 @@ import pytest
 
 from kallglot.speech import audio
 from kallglot.speech.metrics import word_error_rate
-from kallglot.speech.recognizer import RecognitionEvent, Recognizer
+from kallglot.speech.recognizer import RecognitionEvent, Recognizer, RecognizerOptions
 from tests.speech.conftest import clip, reference
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,13 @@ async def test_the_language_is_identified_when_not_given() -> None:
     assert recognizer.language == "es"
     assert finals
     assert finals[0].language == "es"
+
+
+async def test_without_partials_only_the_final_is_decoded() -> None:
+    recognizer = Recognizer("es", options=RecognizerOptions(partials=False))
+    events = await _stream(recognizer, clip("es", 2), paced=False)
+    kinds = {e.kind for e in events}
+    assert kinds == {"speech_started", "final"}
 
 
 async def test_silence_streams_no_events() -> None:
