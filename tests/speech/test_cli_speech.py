@@ -134,3 +134,11 @@ def test_spanish_and_portuguese_speech_becomes_english_speech(language: str, ind
     # what a listener hears back is English and carries the translation
     assert identify_language(result.audio)[0] == "en"
     assert word_error_rate([translation], [heard]) <= 0.3
+
+
+@pytest.mark.slow
+def test_german_speech_becomes_english_speech_through_whisper() -> None:
+    result = pipeline.translate_speech(clip("de", 3), "en", "de")
+    assert result.route.startswith("whisper-translate(de-en)")
+    assert result.target_texts
+    assert identify_language(result.audio)[0] == "en"
