@@ -70,6 +70,7 @@ class Recognizer:
         self._segmenter = Segmenter(make_vad(self.options.vad), self.options.segmenter)
         self._partial_task: asyncio.Task[Transcript] | None = None
         self._partial_span: tuple[int, int] = (0, 0)
+        self._partial_generation = -1
         self._last_partial_ms = 0
         self._generation = 0
 
@@ -112,21 +113,18 @@ class Recognizer:
     def _maybe_start_partial(self) -> None:
         if not self.options.partials or self._partial_task is not None:
             return
-        current = self._segmenter.current()
-        if current is None or self.language is None:
-            return
-        length = current.end_ms - current.start_ms
-        if length < self.options.min_partial_ms:
+        length = self._segmenter.utterance_ms
+        if self.language is None or length < self.options.min_partial_ms:
             return
         if length - self._last_partial_ms < self.options.partial_interval_ms:
             return
+        current = self._segmenter.current()
+        if current is None:
+            return
         self._last_partial_ms = length
         self._partial_span = (current.start_ms, current.end_ms)
-        generation = self._generation
-        task = asyncio.create_task(self._decode(current.samples, self.language))
-        task.add_done_callback(lambda _t: None)
-        task.generation = generation  # type: ignore[attr-defined]
-        self._partial_task = task
+        self._partial_generation = self._generation
+        self._partial_task = asyncio.create_task(self._decode(current.samples, self.language))
 
     def _collect_partial(self) -> list[RecognitionEvent]:
         task = self._partial_task
@@ -135,7 +133,7 @@ class Recognizer:
         self._partial_task = None
         if task.cancelled() or task.exception() is not None:
             return []
-        if getattr(task, "generation", -1) != self._generation or not self._segmenter.in_speech:
+        if self._partial_generation != self._generation or not self._segmenter.in_speech:
             return []  # the utterance has ended: its final supersedes this partial
         result = task.result()
         if not result.text:
