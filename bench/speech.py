@@ -129,7 +129,7 @@ def bench_tts() -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print("ASR (whisper-base, int8, 2 threads, greedy)")
+    print("ASR (whisper-base, int8, 2 threads, beam 3, language given)")
     print(
         f"{'lang':<5}{'WER':>7}{'WER tel':>9}{'tel/clean':>10}{'RTF':>7}{'RTF tel':>9}"
         f"{'final ms (3 s)':>16}"

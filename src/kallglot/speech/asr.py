@@ -53,8 +53,11 @@ class SpeechToText(Protocol):
 
     name: str
 
-    def transcribe(self, samples: Int16Array, language: str, *, task: Task = ...) -> Transcript:
-        """Recognise 16 kHz int16 samples spoken in ``language``."""
+    def transcribe(
+        self, samples: Int16Array, language: str, *, task: Task = ..., beam_size: int = ...
+    ) -> Transcript:
+        """Recognise 16 kHz int16 samples spoken in ``language`` (``beam_size`` 0: the
+        engine's default for finals; 1: greedy, for cheap partials)."""
         ...
 
 
@@ -77,20 +80,22 @@ class WhisperEngine:
             num_workers=1,
         )
         self._tokenizers: dict[tuple[str, Task], Any] = {}
+        self._beam_size = settings.speech_asr_beam_size
 
     def transcribe(
-        self, samples: Int16Array, language: str, *, task: Task = "transcribe"
+        self, samples: Int16Array, language: str, *, task: Task = "transcribe", beam_size: int = 0
     ) -> Transcript:
         if language not in self.LANGUAGES:
             raise UnsupportedLanguageError(f"Whisper base does not recognise language {language!r}")
         duration = samples.size / SAMPLE_RATE
         if samples.size < MIN_SPEECH_SAMPLES or not np.any(samples):
             return Transcript("", language, 0.0, duration)
+        beam = beam_size or self._beam_size
         try:
             if samples.size > MAX_SHORT_SAMPLES:
-                text, confidence = self._transcribe_long(samples, language, task, duration)
+                text, confidence = self._transcribe_long(samples, language, task, duration, beam)
             else:
-                text, confidence = self._transcribe_short(samples, language, task, duration)
+                text, confidence = self._transcribe_short(samples, language, task, duration, beam)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Whisper failed: {type(exc).__name__}") from exc
         return Transcript(text, language, confidence if text else 0.0, duration)
@@ -106,7 +111,7 @@ class WhisperEngine:
         return found
 
     def _transcribe_short(
-        self, samples: Int16Array, language: str, task: Task, duration: float
+        self, samples: Int16Array, language: str, task: Task, duration: float, beam: int
     ) -> tuple[str, float]:
         """One utterance: the encoder sees the utterance plus a little silence instead of
         a 30 s window. Whisper base is as accurate this way on FLEURS (bench/speech.py)
@@ -124,7 +129,7 @@ class WhisperEngine:
         result = self._model.model.generate(
             features,
             [prompt],
-            beam_size=1,
+            beam_size=beam,
             max_length=len(prompt) + _max_tokens(duration),
             no_repeat_ngram_size=3,  # stops 'un genre de genre de …' loops
             return_scores=True,
@@ -139,14 +144,14 @@ class WhisperEngine:
         return text, math.exp(min(logprob, 0.0))
 
     def _transcribe_long(
-        self, samples: Int16Array, language: str, task: Task, duration: float
+        self, samples: Int16Array, language: str, task: Task, duration: float, beam: int
     ) -> tuple[str, float]:
         """Over 30 s: faster-whisper's own 30 s windows."""
         segments, _info = self._model.transcribe(
             to_float(samples),
             language=language,
             task=task,
-            beam_size=1,
+            beam_size=beam,
             temperature=0.0,
             without_timestamps=True,
             condition_on_previous_text=False,

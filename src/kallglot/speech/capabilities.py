@@ -55,11 +55,11 @@ class TtsCapability:
 
 # Measured by bench/speech.py (see docs/speech.md for the run).
 ASR: tuple[AsrCapability, ...] = (
-    AsrCapability("de", "whisper-base", 0.158, 0.202, 0.05),
-    AsrCapability("en", "whisper-base", 0.146, 0.184, 0.04),
-    AsrCapability("es", "whisper-base", 0.076, 0.107, 0.04),
-    AsrCapability("fr", "whisper-base", 0.312, 0.429, 0.05),
-    AsrCapability("pt", "whisper-base", 0.264, 0.240, 0.04),
+    AsrCapability("de", "whisper-base", 0.167, 0.193, 0.05),
+    AsrCapability("en", "whisper-base", 0.087, 0.184, 0.05),
+    AsrCapability("es", "whisper-base", 0.084, 0.076, 0.05),
+    AsrCapability("fr", "whisper-base", 0.312, 0.416, 0.06),
+    AsrCapability("pt", "whisper-base", 0.216, 0.224, 0.05),
 )
 
 MT: tuple[MtCapability, ...] = (

@@ -124,7 +124,9 @@ class Recognizer:
         self._last_partial_ms = length
         self._partial_span = (current.start_ms, current.end_ms)
         self._partial_generation = self._generation
-        self._partial_task = asyncio.create_task(self._decode(current.samples, self.language))
+        self._partial_task = asyncio.create_task(
+            self._decode(current.samples, self.language, beam_size=1)
+        )
 
     def _collect_partial(self) -> list[RecognitionEvent]:
         task = self._partial_task
@@ -166,5 +168,6 @@ class Recognizer:
             )
         ]
 
-    async def _decode(self, samples: Int16Array, language: str) -> Transcript:
-        return await run_blocking(self.engine.transcribe, samples, language)
+    async def _decode(self, samples: Int16Array, language: str, beam_size: int = 0) -> Transcript:
+        """Partials decode greedy (cheap); finals with the engine's beam (better)."""
+        return await run_blocking(self.engine.transcribe, samples, language, beam_size=beam_size)
