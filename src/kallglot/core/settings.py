@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     speech_workers: int = Field(default=2, ge=1, description="threads running speech models")
     speech_asr_threads: int = Field(default=2, ge=1, description="CTranslate2 threads per run")
     speech_asr_compute_type: str = "int8"
+    speech_asr_beam_size: int = Field(default=3, ge=1, description="beam for finals; 1 = greedy")
     speech_max_audio_seconds: float = Field(default=600.0, gt=0)
     # --- end speech -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from kallglot.speech.errors import (
 from kallglot.speech.langid import identify_language
 from kallglot.speech.recognizer import RecognitionEvent, Recognizer, RecognizerOptions
 from kallglot.speech.registry import best_route, speech_to_text, synthesizer, translator
+from kallglot.speech.service import transcribe, translate_text, warm_up
 from kallglot.speech.translate import Translator
 from kallglot.speech.tts import Synthesizer, stream
 from kallglot.speech.vad import Segmenter, SegmenterOptions, VoiceActivityDetector, make_vad
@@ -64,5 +65,8 @@ __all__ = [
     "stream",
     "synthesizer",
     "telephone_band",
+    "transcribe",
+    "translate_text",
     "translator",
+    "warm_up",
 ]

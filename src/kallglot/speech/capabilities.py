@@ -55,22 +55,22 @@ class TtsCapability:
 
 # Measured by bench/speech.py (see docs/speech.md for the run).
 ASR: tuple[AsrCapability, ...] = (
-    AsrCapability("de", "whisper-base", 0.158, 0.171, 0.06),
-    AsrCapability("en", "whisper-base", 0.136, 0.136, 0.07),
-    AsrCapability("es", "whisper-base", 0.092, 0.099, 0.06),
-    AsrCapability("fr", "whisper-base", 0.323, 0.333, 0.06),
-    AsrCapability("pt", "whisper-base", 0.264, 0.283, 0.05),
+    AsrCapability("de", "whisper-base", 0.167, 0.193, 0.05),
+    AsrCapability("en", "whisper-base", 0.087, 0.184, 0.05),
+    AsrCapability("es", "whisper-base", 0.084, 0.076, 0.05),
+    AsrCapability("fr", "whisper-base", 0.312, 0.416, 0.06),
+    AsrCapability("pt", "whisper-base", 0.216, 0.224, 0.05),
 )
 
 MT: tuple[MtCapability, ...] = (
-    MtCapability("en", "pt", "bergamot", "text", 81.0, 15.0),
-    MtCapability("pt", "en", "bergamot", "text", 79.0, 30.0),
+    MtCapability("en", "pt", "bergamot", "text", 81.0, 17.0),
+    MtCapability("pt", "en", "bergamot", "text", 79.0, 17.0),
     MtCapability("en", "es", "apertium", "text", 49.0, 3.0),
     MtCapability("es", "en", "apertium", "text", 47.0, 3.0),
     MtCapability("es", "pt", "apertium", "text", 66.0, 3.0),
-    MtCapability("pt", "es", "apertium", "text", 63.0, 3.0),
-    MtCapability("fr", "es", "apertium", "text", None, 3.0),
-    MtCapability("es", "fr", "apertium", "text", None, 3.0),
+    MtCapability("pt", "es", "apertium", "text", 63.0, 2.0),
+    MtCapability("fr", "es", "apertium", "text", None, 4.0),
+    MtCapability("es", "fr", "apertium", "text", None, 5.0),
     # Whisper base translates speech in any of its languages straight to English.
     MtCapability("de", "en", "whisper-translate", "speech", None, None),
     MtCapability("fr", "en", "whisper-translate", "speech", None, None),
@@ -79,12 +79,12 @@ MT: tuple[MtCapability, ...] = (
 )
 
 TTS: tuple[TtsCapability, ...] = (
-    TtsCapability("en", "piper", "en_US-joe-medium", 3, 90.0),
-    TtsCapability("en", "espeak-ng", "en-us", 1, 25.0),
-    TtsCapability("de", "espeak-ng", "de", 1, 25.0),
-    TtsCapability("es", "espeak-ng", "es-419", 1, 25.0),
-    TtsCapability("fr", "espeak-ng", "fr-fr", 1, 25.0),
-    TtsCapability("pt", "espeak-ng", "pt-br", 1, 25.0),
+    TtsCapability("en", "piper", "en_US-joe-medium", 3, 35.0),
+    TtsCapability("en", "espeak-ng", "en-us", 1, 10.0),
+    TtsCapability("de", "espeak-ng", "de", 1, 10.0),
+    TtsCapability("es", "espeak-ng", "es-419", 1, 10.0),
+    TtsCapability("fr", "espeak-ng", "fr-fr", 1, 10.0),
+    TtsCapability("pt", "espeak-ng", "pt-br", 1, 10.0),
 )
 
 # Apertium pairs by (source, target) → Debian mode name.

@@ -258,8 +258,8 @@ def install_models() -> list[ModelStatus]:
     return model_statuses(verify=True)
 
 
-def pull_model(name: str, *, timeout_s: float = 10.0) -> Path:
-    """Download a larger model from the model hub into the models folder."""
+def pull_model(name: str, *, timeout_s: float = 10.0, endpoint: str | None = None) -> Path:
+    """Download a larger model from the model hub (or a mirror at ``endpoint``)."""
     if name not in PULLABLE:
         known = ", ".join(sorted(PULLABLE))
         raise ModelDownloadError(f"unknown model {name!r}; pullable models: {known}")
@@ -267,7 +267,9 @@ def pull_model(name: str, *, timeout_s: float = 10.0) -> Path:
 
     target = models_dir() / name
     try:
-        snapshot_download(PULLABLE[name], local_dir=target, etag_timeout=timeout_s)
+        snapshot_download(
+            PULLABLE[name], local_dir=target, etag_timeout=timeout_s, endpoint=endpoint
+        )
     except Exception as exc:  # the hub client raises many types; all mean "not pulled"
         raise ModelDownloadError(
             f"could not download {name} from the model hub ({type(exc).__name__}); "

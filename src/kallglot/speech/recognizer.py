@@ -38,6 +38,10 @@ class RecognitionEvent:
 
 @dataclass(frozen=True, slots=True)
 class RecognizerOptions:
+    """``partials=False`` saves the re-decoding (each costs one encoder pass, ~0.7 CPU-s
+    for Whisper base) when the machine is busy or nobody watches live text."""
+
+    partials: bool = True
     partial_interval_ms: int = 1000
     min_partial_ms: int = 600
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
@@ -66,6 +70,7 @@ class Recognizer:
         self._segmenter = Segmenter(make_vad(self.options.vad), self.options.segmenter)
         self._partial_task: asyncio.Task[Transcript] | None = None
         self._partial_span: tuple[int, int] = (0, 0)
+        self._partial_generation = -1
         self._last_partial_ms = 0
         self._generation = 0
 
@@ -106,21 +111,22 @@ class Recognizer:
             self._partial_task = None
 
     def _maybe_start_partial(self) -> None:
-        current = self._segmenter.current()
-        if current is None or self.language is None or self._partial_task is not None:
+        if not self.options.partials or self._partial_task is not None:
             return
-        length = current.end_ms - current.start_ms
-        if length < self.options.min_partial_ms:
+        length = self._segmenter.utterance_ms
+        if self.language is None or length < self.options.min_partial_ms:
             return
         if length - self._last_partial_ms < self.options.partial_interval_ms:
             return
+        current = self._segmenter.current()
+        if current is None:
+            return
         self._last_partial_ms = length
         self._partial_span = (current.start_ms, current.end_ms)
-        generation = self._generation
-        task = asyncio.create_task(self._decode(current.samples, self.language))
-        task.add_done_callback(lambda _t: None)
-        task.generation = generation  # type: ignore[attr-defined]
-        self._partial_task = task
+        self._partial_generation = self._generation
+        self._partial_task = asyncio.create_task(
+            self._decode(current.samples, self.language, beam_size=1)
+        )
 
     def _collect_partial(self) -> list[RecognitionEvent]:
         task = self._partial_task
@@ -129,7 +135,7 @@ class Recognizer:
         self._partial_task = None
         if task.cancelled() or task.exception() is not None:
             return []
-        if getattr(task, "generation", -1) != self._generation or not self._segmenter.in_speech:
+        if self._partial_generation != self._generation or not self._segmenter.in_speech:
             return []  # the utterance has ended: its final supersedes this partial
         result = task.result()
         if not result.text:
@@ -162,5 +168,6 @@ class Recognizer:
             )
         ]
 
-    async def _decode(self, samples: Int16Array, language: str) -> Transcript:
-        return await run_blocking(self.engine.transcribe, samples, language)
+    async def _decode(self, samples: Int16Array, language: str, beam_size: int = 0) -> Transcript:
+        """Partials decode greedy (cheap); finals with the engine's beam (better)."""
+        return await run_blocking(self.engine.transcribe, samples, language, beam_size=beam_size)

@@ -221,9 +221,12 @@ def _name(code: str) -> str:
     return f"{caps.LANGUAGES.get(code, code)} ({code})"
 
 
-def close_all() -> None:
-    """Stop long-lived engine processes (Apertium pipelines)."""
+def close_all(*, forget: bool = False) -> None:
+    """Stop long-lived engine processes (Apertium pipelines); ``forget`` drops every
+    shared engine so the next use loads a fresh one."""
     with _lock:
         apertium = _instances.pop("mt:apertium", None)
+        if forget:
+            _instances.clear()
     if isinstance(apertium, ApertiumTranslator):
         apertium.close()

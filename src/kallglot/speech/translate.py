@@ -8,9 +8,11 @@ ASR output is given sentence casing and final punctuation before it goes in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -22,6 +24,8 @@ from kallglot.speech.errors import EngineError, ModelNotInstalledError, Unsuppor
 MODES_DIR = "/usr/share/apertium/modes"
 _STREAM_SPECIAL = re.compile(r"([\\\[\]\^\$@/<>{}*#+~|])")
 _UNESCAPE = re.compile(r"\\(.)")
+# Apertium's marks on words it could not translate or generate: never spoken aloud
+_MARKS = re.compile(r"(?<![\w])[*#@~](?=\w)")
 APERTIUM_TIMEOUT_S = 10.0
 
 
@@ -61,12 +65,13 @@ class _ApertiumPipe:
             check=True,
             timeout=APERTIUM_TIMEOUT_S,
         ).stdout.strip()
-        # $1: generator flag (-g marks nothing), $2: tagger flag.
+        # $1: generator flag (-n: no "*" on unknown words, as ``apertium -u``), $2: tagger.
         self._proc = subprocess.Popen(  # noqa: S603
-            ["bash", "-c", script, "apertium", "-g", ""],  # noqa: S607
+            ["bash", "-c", script, "apertium", "-n", ""],  # noqa: S607
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: close() ends every stage
         )
         self._lock = threading.Lock()
 
@@ -85,16 +90,21 @@ class _ApertiumPipe:
                 if not chunk:
                     raise EngineError("the Apertium pipeline closed its output")
                 out.extend(chunk)
-        return _UNESCAPE.sub(r"\1", out[:-1].decode("utf-8", "replace")).strip()
+        text = _UNESCAPE.sub(r"\1", out[:-1].decode("utf-8", "replace"))
+        return _MARKS.sub("", text).strip()
 
     def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
         try:
             self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 class ApertiumTranslator:
@@ -117,7 +127,10 @@ class ApertiumTranslator:
             raise UnsupportedPairError(f"Apertium has no {source}→{target} pair")
         with self._lock:
             pipe = self._pipes.get(mode)
-            if pipe is None or pipe._proc.poll() is not None:
+            if pipe is not None and pipe._proc.poll() is not None:
+                pipe.close()
+                pipe = None
+            if pipe is None:
                 pipe = self._pipes[mode] = _ApertiumPipe(mode)
             return pipe
 
@@ -130,7 +143,9 @@ class ApertiumTranslator:
         except (EngineError, OSError):
             # one restart: a pipeline that died (killed, OOM) comes back once
             with self._lock:
-                self._pipes.pop(APERTIUM_MODES[(source, target)], None)
+                dead = self._pipes.pop(APERTIUM_MODES[(source, target)], None)
+            if dead is not None:
+                dead.close()
             return self._pipe(source, target).translate(restore_casing(text))
 
     def close(self) -> None:

@@ -112,6 +112,11 @@ class Segmenter:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def utterance_ms(self) -> int:
+        """Length of the open utterance so far (0 outside speech)."""
+        return len(self._frames) * FRAME_MS if self._in_speech else 0
+
     def current(self) -> SpeechSegment | None:
         """The utterance so far (for partial results), or None outside speech."""
         if not self._in_speech or not self._frames:
