@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import base64
 import io
 import wave
@@ -149,7 +150,10 @@ async def test_both_parties_hear_each_other_translated(
         said = " ".join(f["text"] for f in finals)
         wer = word_error_rate([references[speaker]], [said])
         assert wer <= wer_bound(languages[speaker]), (speaker, wer, said)
-        assert listener_events.of("transcript.partial", speaker=speaker), "no partials"
+        assert listener_events.of("transcript.partial", speaker=speaker), (
+            "no partials",
+            Counter((e["type"], e.get("speaker")) for e in listener_events.events),
+        )
         translation = " ".join(f["translation"]["text"] for f in finals if f["translation"])
         assert all(f["translation"]["language"] == languages[listener] for f in finals)
         assert word_error_rate([said], [translation]) > 0.5, "translation looks untranslated"
