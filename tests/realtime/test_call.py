@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import base64
 import io
 import wave
+from collections import Counter
 
 import numpy as np
 import pytest
