@@ -108,25 +108,34 @@ async def run_call(
         await wait_for_audio(agent_events, "agent")
         await send_mulaw(agent, "agent", agent_audio)
         await wait_for_audio(caller_events, "caller")
-        await asyncio.sleep(1.0)
+        await wait_for_audio(agent_events, "agent")
         await caller.send('{"type": "session.end"}')
         await asyncio.wait_for(asyncio.gather(*readers), timeout=120)
     return session_id, caller_events, agent_events, {"caller": caller_ref, "agent": agent_ref}
 
 
-async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 120) -> None:
-    """Until the translation of everything said so far has played out to ``listener``."""
+async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 180) -> None:
+    """Until everything said so far has been recognised, translated and played to ``listener``.
+
+    Settled means: every final has its latency event and nothing new (no final, no audio
+    chunk) arrived for a second and a half. Time-outs are generous: a busy machine is slow,
+    not wrong.
+    """
     speaker = "caller" if listener == "agent" else "agent"
-    heard_so_far = -1
+    last_seen: tuple[int, int, int] | None = None
+    quiet_polls = 0
     for _ in range(int(timeout_s / 0.5)):
-        finals = events.of("transcript.final", speaker=speaker)
-        latencies = events.of("latency", speaker=speaker)
-        chunks = len(events.of("audio.output", listener=listener))
-        if finals and len(latencies) >= len(finals) and chunks == heard_so_far:
+        seen = (
+            len(events.of("transcript.final", speaker=speaker)),
+            len(events.of("latency", speaker=speaker)),
+            len(events.of("audio.output", listener=listener)),
+        )
+        quiet_polls = quiet_polls + 1 if seen == last_seen else 0
+        last_seen = seen
+        if seen[0] and seen[0] == seen[1] and quiet_polls >= 3:
             return
-        heard_so_far = chunks
         await asyncio.sleep(0.5)
-    raise AssertionError(f"no translated audio reached the {listener}")
+    raise AssertionError(f"the {listener} did not get the translation of everything said")
 
 
 @sqlite_only
