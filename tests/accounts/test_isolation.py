@@ -20,6 +20,10 @@ from tests.factories import Identity
 SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/members/{member_id}"): {"role": "supervisor"},
     ("DELETE", "/v1/auth/mfa/webauthn/credentials/{credential_id}"): {"password": "x"},
+    ("PATCH", "/v1/phone-numbers/{number_id}"): {"languages": ["de"]},
+    ("PATCH", "/v1/kyc/bundles/{bundle_id}"): {"details": {"company_name": "X GmbH"}},
+    ("PUT", "/v1/routing/queues/{queue_id}"): {"name": "Support"},
+    ("PATCH", "/v1/routing/agents/{agent_id}"): {"languages": ["de"]},
 }
 
 

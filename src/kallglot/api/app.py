@@ -28,6 +28,7 @@ from kallglot.realtime import routes as realtime_routes
 from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
+from kallglot.telephony.numbers.api import routers as numbers_routers
 
 
 def create_app(
@@ -80,4 +81,6 @@ def create_app(
     app.include_router(webhook_routes.router)
     app.include_router(recordings.router)
     app.include_router(audit_router)
+    for router in numbers_routers:
+        app.include_router(router)
     return app

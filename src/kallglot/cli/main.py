@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from kallglot import __version__
 from kallglot.cli import identity
+from kallglot.cli import numbers as numbers_cli
 from kallglot.cli import privacy as privacy_cli
 from kallglot.cli import speech as speech_cli
 from kallglot.core.errors import ConfigurationError
@@ -26,6 +27,7 @@ app.add_typer(demo_app, name="demo")
 identity.register(app)
 privacy_cli.register(app)
 speech_cli.register(app)
+numbers_cli.register(app)
 
 
 def settings_or_exit() -> Settings:

@@ -62,6 +62,24 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="how often the server runs the purge job; 0 disables it"
     )
     # --- end privacy engine -----------------------------------------------------------------
+    # --- numbers (numbers, KYC, routing, call records) -------------------------------------
+    default_carrier: Literal["twilio", "telnyx", "sip_trunk"] = "sip_trunk"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_base_url: str | None = Field(
+        default=None, description="send Twilio API calls here instead (a proxy or a test server)"
+    )
+    telnyx_api_key: SecretStr | None = None
+    telnyx_base_url: str | None = None
+    telnyx_connection_id: str | None = Field(
+        default=None, description="the TeXML application that numbers are attached to"
+    )
+    kyc_max_document_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    kyc_retention_years: int = Field(
+        default=10, ge=1, description="KYC is kept this long after a bundle ends (regulatory)"
+    )
+    kyc_bundle_validity_days: int = Field(default=365, ge=1)
+    # --- end numbers ------------------------------------------------------------------------
 
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)

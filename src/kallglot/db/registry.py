@@ -19,6 +19,10 @@ MODEL_MODULES = (
     "kallglot.privacy.models",
     "kallglot.realtime.models",
     "kallglot.realtime.webhooks",
+    "kallglot.telephony.routing.models",
+    "kallglot.telephony.kyc.models",
+    "kallglot.telephony.numbers.models",
+    "kallglot.telephony.calls.models",
 )
 
 for _module in MODEL_MODULES:

@@ -11,6 +11,8 @@ import importlib
 
 PURGER_MODULES: list[str] = [
     "kallglot.realtime.recordings",
+    "kallglot.telephony.kyc.retention",
+    "kallglot.telephony.calls.retention",
 ]
 
 

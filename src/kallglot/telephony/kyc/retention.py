@@ -1,0 +1,44 @@
+"""Purging KYC bundles (and their document blobs) after the regulatory end date."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from kallglot.core.settings import get_settings
+from kallglot.crypto import EncryptedBlobStore
+from kallglot.privacy.retention import PurgeBatch, purger
+from kallglot.telephony.kyc.models import KycBundle, KycDocument
+from kallglot.telephony.numbers.models import PhoneNumber
+
+
+def blob_store() -> EncryptedBlobStore:
+    """The blob store of the running process (the purge job gets no settings of its own)."""
+    return EncryptedBlobStore.from_settings(get_settings())
+
+
+@purger("kyc")
+def purge_kyc_bundles(batch: PurgeBatch) -> int:
+    in_use = select(PhoneNumber.bundle_id).where(
+        PhoneNumber.status == "active", PhoneNumber.bundle_id.is_not(None)
+    )
+    ids = batch.session.scalars(
+        select(KycBundle.id)
+        .where(
+            KycBundle.organization_id == batch.organization_id,
+            KycBundle.retain_until.is_not(None),
+            KycBundle.retain_until < batch.cutoff,
+            KycBundle.id.not_in(in_use),
+            KycBundle.id.not_in(batch.held_refs("kyc_bundle")),
+        )
+        .limit(batch.limit)
+    ).all()
+    if not ids:
+        return 0
+    store = blob_store()
+    for blob_id in batch.session.scalars(
+        select(KycDocument.blob_id).where(KycDocument.bundle_id.in_(ids))
+    ):
+        store.delete(blob_id)
+    batch.session.execute(delete(KycDocument).where(KycDocument.bundle_id.in_(ids)))
+    batch.session.execute(delete(KycBundle).where(KycBundle.id.in_(ids)))
+    return len(ids)
