@@ -144,9 +144,13 @@ class Identity:
         return Key(issued.api_key.id, issued.secret, organization.id, chosen)
 
     def client(self) -> TestClient:
-        """An anonymous client over https (Secure cookies travel), closed after the test."""
+        """An anonymous client over https (Secure cookies travel), closed after the test.
+
+        It does not run the app's lifespan: a test holds several clients of one app, and each
+        lifespan's exit would dispose the engine under the others' background tasks. Tests that
+        need the lifespan (warm-up, webhook dispatcher, sweeper) use the ``client`` fixture.
+        """
         client = TestClient(self.app, base_url=BASE_URL, raise_server_exceptions=False)
-        client.__enter__()
         self._clients.append(client)
         return client
 
@@ -186,7 +190,7 @@ class Identity:
 
     def close(self) -> None:
         for client in self._clients:
-            client.__exit__(None, None, None)
+            client.close()
         self._clients.clear()
 
     def get_user(self, user_id: str) -> User:

@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kallglot.core.threads import run_to_completion
 from kallglot.privacy.purgers import load_purgers
 from kallglot.privacy.retention import PurgeRegistry, default_registry, run_purge
 
@@ -22,7 +23,7 @@ async def purge_periodically(
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            await asyncio.to_thread(run_purge, sessions, registry=registry)
+            await run_to_completion(run_purge, sessions, registry=registry)
         except Exception:
             # One failed run must not stop later ones; the next run retries what is left.
             logger.exception("retention purge failed")

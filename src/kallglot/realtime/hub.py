@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
+from kallglot.core.threads import run_to_completion
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
 from kallglot.realtime import service
@@ -174,7 +175,7 @@ class RealtimeHub:
             await runtime.end(reason)
             self.admission.release(call_id)
         recorder = runtime.recorder if runtime is not None else None
-        await asyncio.to_thread(self._finish, call_id, reason, recorder)
+        await run_to_completion(self._finish, call_id, reason, recorder)
 
     def _finish(self, call_id: str, reason: str, recorder: Recorder | None) -> None:
         with transaction(self.sessions) as db:
@@ -192,7 +193,7 @@ class RealtimeHub:
             if runtime.idle_seconds > self.idle_timeout.total_seconds():
                 await self.end(call_id, "timeout")
                 ended += 1
-        stale = await asyncio.to_thread(self._stale_ids)
+        stale = await run_to_completion(self._stale_ids)
         for call_id in stale:
             if call_id not in self.runtimes:
                 await self.end(call_id, "timeout")

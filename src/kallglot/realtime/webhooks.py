@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id, new_token
+from kallglot.core.threads import run_to_completion
 from kallglot.crypto import decrypt_text, encrypt_field
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 from kallglot.db.engine import transaction
@@ -192,7 +193,7 @@ class WebhookDispatcher:
             await asyncio.sleep(self._poll_interval_s)
 
     async def deliver_due(self) -> int:
-        due = await asyncio.to_thread(self._due)
+        due = await run_to_completion(self._due)
         for delivery_id, url, secret, body, attempts in due:
             await self._attempt(delivery_id, url, secret, body, attempts)
         return len(due)
@@ -241,7 +242,7 @@ class WebhookDispatcher:
             status_code = response.status_code
         except httpx.HTTPError as exc:
             error = type(exc).__name__
-        await asyncio.to_thread(self._record, delivery_id, status_code, error)
+        await run_to_completion(self._record, delivery_id, status_code, error)
 
     def _record(self, delivery_id: str, status_code: int | None, error: str | None) -> None:
         with transaction(self._sessions) as session:
