@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import TypeVar
 
 import stripe
-from stripe.params import CustomerCreateParams, SubscriptionCreateParams
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from stripe.params import CustomerCreateParams, SubscriptionCreateParams
 
 from kallglot.billing.metering import is_subscribed
 from kallglot.billing.models import BillingAccount, UsageRecord
