@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import stripe
 from fastapi.testclient import TestClient
 from pytest_httpserver import HTTPServer
 
+from kallglot.accounts.permissions import Role
 from kallglot.core.settings import Settings, load_settings
 from kallglot.db.engine import transaction
 from kallglot.realtime import service
@@ -20,8 +22,9 @@ from kallglot.realtime.models import CallSession
 from kallglot.realtime.schemas import CreateSession
 from kallglot.realtime.state import SessionStatus
 from tests.conftest import MigratedDatabase
+from tests.factories import BASE_URL, Identity, Org
 
-WEBHOOK_SECRET = "whsec_test_secret"  # noqa: S105 - a test secret
+WEBHOOK_SECRET = "whsec_test_secret"
 PRICE_ID = "price_1QmeteredKallglot"
 
 
@@ -39,6 +42,25 @@ def settings(database: MigratedDatabase, tmp_path: Path, httpserver: HTTPServer)
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_price_id=PRICE_ID,
     )
+
+
+SignIn = Callable[[Role, Org], TestClient]
+
+
+@pytest.fixture
+def signed_in(identity: Identity) -> Iterator[SignIn]:
+    """A member of ``org`` with ``role``, signed in, on a client that does not run the app's
+    lifespan: billing needs neither the speech warm-up nor the webhook dispatcher."""
+    clients: list[TestClient] = []
+
+    def make(role: Role, org: Org) -> TestClient:
+        client = TestClient(identity.app, base_url=BASE_URL, raise_server_exceptions=False)
+        clients.append(client)
+        return identity.login(identity.user(org, role), client)
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 def ended_session(

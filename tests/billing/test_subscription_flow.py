@@ -15,7 +15,7 @@ from kallglot.billing.models import BillingAccount, StripeEvent, UsageRecord
 from kallglot.billing.stripe_gateway import StripeGateway
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
-from tests.billing.conftest import PRICE_ID, deliver, ended_session, stripe_event
+from tests.billing.conftest import PRICE_ID, SignIn, deliver, ended_session, stripe_event
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 
@@ -96,11 +96,15 @@ def _invoice(status: str, paid: int) -> dict[str, object]:
 
 
 def test_subscription_usage_and_webhooks(
-    identity: Identity, database: MigratedDatabase, settings: Settings, httpserver: HTTPServer
+    identity: Identity,
+    signed_in: SignIn,
+    database: MigratedDatabase,
+    settings: Settings,
+    httpserver: HTTPServer,
 ) -> None:
     org = identity.organization(credit_minutes=0)
-    billing = identity.client_as(Role.BILLING, org)
-    owner = identity.client_as(Role.OWNER, org)
+    billing = signed_in(Role.BILLING, org)
+    owner = signed_in(Role.OWNER, org)
     session_body = {
         "mode": "bidirectional_translation",
         "source_language": "es",
@@ -133,7 +137,9 @@ def test_subscription_usage_and_webhooks(
 
     for _ in range(3):
         assert owner.post("/v1/sessions", json=session_body).status_code == 201
-    durations = {ended_session(database, org.id, s): m for s, m in ((89.5, 2), (29.5, 1), (599.5, 10))}
+    durations = {
+        ended_session(database, org.id, s): m for s, m in ((89.5, 2), (29.5, 1), (599.5, 10))
+    }
 
     httpserver.expect_request("/v1/billing/meter_events", method="POST").respond_with_handler(
         _meter_event
@@ -145,7 +151,7 @@ def test_subscription_usage_and_webhooks(
             gateway.report_usage(db)
     events = [req for req, _ in httpserver.log if req.path == "/v1/billing/meter_events"]
     identifiers = [req.form["identifier"] for req in events]
-    assert len(identifiers) == len(set(identifiers)) == 9  # 3 sessions × (session, 2 directions)
+    assert len(identifiers) == len(set(identifiers)) == 9  # 3 sessions x (session, 2 directions)
     for call_id, minutes in durations.items():
         sent = {
             req.form["event_name"]: req.form["payload[value]"]

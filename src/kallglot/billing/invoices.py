@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import schwifty
-from fpdf import FPDF
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from stdnum.eu import vat
@@ -178,6 +177,9 @@ _TREATMENT_NOTE = {
 
 def render_pdf(invoice: Invoice, settings: Settings) -> bytes:
     """The invoice as a PDF (DejaVu fonts: any buyer name or address prints)."""
+    # fpdf pulls in fontTools and takes seconds to import: only rendering pays for it.
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
