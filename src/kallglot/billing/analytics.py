@@ -60,7 +60,7 @@ def calls_by_language_pair(
                 CallSession.created_at >= since,
                 CallSession.created_at < until,
             )
-        ).tuples()
+        )
     )
     return [{"language_pair": pair, "calls": count} for pair, count in pairs.most_common()]
 

@@ -100,8 +100,9 @@ def issue_invoice(
         )
     if end <= start:
         raise ValidationFailedError("The period ends before it starts.", param="period_end")
-    totals = dict(
-        db.execute(
+    totals: dict[str, int] = {
+        metric: int(total or 0)
+        for metric, total in db.execute(
             select(UsageRecord.metric, func.sum(UsageRecord.quantity))
             .where(
                 UsageRecord.organization_id == organization_id,
@@ -110,8 +111,8 @@ def issue_invoice(
                 UsageRecord.occurred_at < end,
             )
             .group_by(UsageRecord.metric)
-        ).tuples()
-    )
+        )
+    }
     lines: list[dict[str, Any]] = []
     for metric, label, unit_cents in (
         (SESSION_MINUTES, "Translated session minutes", settings.billing_price_cents_per_minute),
