@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from kallglot.billing import metering
 from kallglot.billing.metering import BillingPolicy
 from kallglot.billing.models import BillingAccount
+from kallglot.core.clock import utcnow
 from kallglot.core.errors import PaymentRequiredError, PermissionDeniedError
+from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
 from kallglot.realtime.bus import session_topic
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.limits import LimitAction
 from kallglot.realtime.models import CallSession
+from kallglot.telephony.numbers.models import PhoneNumber
 from tests.billing.conftest import live_session
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
@@ -93,3 +96,27 @@ def test_lapsed_subscription_without_credit_is_inactive(
     with transaction(database.sessions) as db:
         metering.add_credit(db, org.id, 60, "grant:goodwill")
         metering.admit(db, org.id)  # credit still lets calls through
+
+
+def test_numbers_are_metered_once_per_day_held(
+    identity: Identity, database: MigratedDatabase
+) -> None:
+    org = identity.organization()
+    day = utcnow().date() - timedelta(days=1)
+    with transaction(database.sessions) as db:
+        for released in (None, utcnow() - timedelta(days=3)):
+            db.add(
+                PhoneNumber(
+                    id=new_id("num"),
+                    organization_id=org.id,
+                    e164="+4930901820",
+                    country="DE",
+                    number_type="local",
+                    carrier="sip_trunk",
+                    created_at=utcnow() - timedelta(days=10),
+                    released_at=released,
+                )
+            )
+    with transaction(database.sessions) as db:
+        assert metering.meter_numbers(db, day) == 1  # the released number is not billed
+        assert metering.meter_numbers(db, day) == 0

@@ -134,6 +134,24 @@ def test_subscription_usage_and_webhooks(
     assert subscription_req.form["items[0][price]"] == PRICE_ID
     assert subscription_req.form["customer"] == CUSTOMER
     httpserver.check_assertions()
+    httpserver.expect_ordered_request("/v1/checkout/sessions", method="POST").respond_with_json(
+        {
+            "id": "cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u",
+            "object": "checkout.session",
+            "customer": CUSTOMER,
+            "mode": "setup",
+            "status": "open",
+            "url": "https://checkout.stripe.com/c/pay/cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0",
+        }
+    )
+    checkout = billing.post(
+        "/v1/billing/checkout",
+        json={"success_url": "https://app.example/ok", "cancel_url": "https://app.example/no"},
+    )
+    assert checkout.status_code == 200, checkout.text
+    assert checkout.json()["url"].startswith("https://checkout.stripe.com/")
+    checkout_req = httpserver.log[-1][0]
+    assert (checkout_req.form["mode"], checkout_req.form["customer"]) == ("setup", CUSTOMER)
 
     for _ in range(3):
         assert owner.post("/v1/sessions", json=session_body).status_code == 201

@@ -86,7 +86,6 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = Field(default=None, description="whsec_…")
     stripe_api_base: str | None = Field(default=None, description="override of api.stripe.com")
     stripe_price_id: str | None = Field(default=None, description="metered price of the plan")
-    stripe_meter_event_name: str = "kallglot_minutes"
     stripe_webhook_tolerance_seconds: int = Field(default=300, gt=0)
     billing_hard_limit_minutes: int = Field(
         default=600, gt=0, description="a live session is ended after this many minutes"
