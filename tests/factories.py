@@ -33,6 +33,7 @@ from kallglot.accounts.models import Organization, User
 from kallglot.accounts.organizations import add_member, create_user, slug_for
 from kallglot.accounts.permissions import API_KEY_PERMISSIONS, Permission, Role
 from kallglot.accounts.sessions import CSRF_HEADER
+from kallglot.billing.metering import add_credit
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
@@ -80,10 +81,14 @@ class Identity:
     settings: Settings
     _clients: list[TestClient] = field(default_factory=list)
 
-    def organization(self, name: str = "Acme Interpreting") -> Org:
+    def organization(self, name: str = "Acme Interpreting", *, credit_minutes: int = 60) -> Org:
+        """A new organization with ``credit_minutes`` of prepaid credit (so it can place calls)."""
         with transaction(self.database.sessions) as db:
             organization = Organization(id=new_id("org"), name=name, slug=slug_for(name))
             db.add(organization)
+            if credit_minutes:
+                db.flush()
+                add_credit(db, organization.id, credit_minutes * 60, "grant:test")
         return Org(organization.id, name)
 
     def user(

@@ -17,6 +17,8 @@ from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
 from kallglot.audit.routes import router as audit_router
+from kallglot.billing import install as billing_install
+from kallglot.billing import routes as billing_routes
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
@@ -83,4 +85,7 @@ def create_app(
     app.include_router(audit_router)
     for router in numbers_routers:
         app.include_router(router)
+    billing_install.install(app, settings)
+    app.include_router(billing_routes.router)
+    app.include_router(billing_routes.analytics_router)
     return app

@@ -9,6 +9,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from kallglot import __version__
+from kallglot.cli import billing as billing_cli
 from kallglot.cli import identity
 from kallglot.cli import numbers as numbers_cli
 from kallglot.cli import privacy as privacy_cli
@@ -28,6 +29,7 @@ identity.register(app)
 privacy_cli.register(app)
 speech_cli.register(app)
 numbers_cli.register(app)
+billing_cli.register(app)
 
 
 def settings_or_exit() -> Settings:
@@ -88,6 +90,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 def demo_seed() -> None:
     """Create the demo organization and its accounts (idempotent)."""
     identity.seed_demo(settings_or_exit())
+    billing_cli.seed_demo_credit(settings_or_exit())
 
 
 def main() -> None:

@@ -81,6 +81,28 @@ class Settings(BaseSettings):
     kyc_bundle_validity_days: int = Field(default=365, ge=1)
     # --- end numbers ------------------------------------------------------------------------
 
+    # --- billing (metering, Stripe, credits, invoices) ---------------------------------------
+    stripe_api_key: SecretStr | None = Field(default=None, description="Stripe secret key")
+    stripe_webhook_secret: SecretStr | None = Field(default=None, description="whsec_…")
+    stripe_api_base: str | None = Field(default=None, description="override of api.stripe.com")
+    stripe_price_id: str | None = Field(default=None, description="metered price of the plan")
+    stripe_webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    billing_hard_limit_minutes: int = Field(
+        default=600, gt=0, description="a live session is ended after this many minutes"
+    )
+    billing_warning_minutes: int = Field(default=5, gt=0, description="warned this early")
+    billing_limit_check_seconds: float = Field(default=15.0, gt=0)
+    billing_seller_name: str = "Kallglot GmbH"
+    billing_seller_address: str = "Musterstrasse 1, 10115 Berlin, Germany"
+    billing_seller_country: str = Field(default="DE", min_length=2, max_length=2)
+    billing_seller_vat_id: str = "DE136695976"
+    billing_seller_iban: str = "DE89370400440532013000"
+    billing_seller_bic: str = "COBADEFFXXX"
+    billing_vat_rate_percent: float = Field(default=19.0, ge=0, le=30)
+    billing_price_cents_per_minute: int = Field(default=9, ge=0)
+    billing_number_cents_per_day: int = Field(default=3, ge=0)
+    billing_invoice_due_days: int = Field(default=30, ge=0)
+    # --- end billing ------------------------------------------------------------------------
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     call_idle_timeout_seconds: int = Field(default=1800, gt=0)

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "kallglot.accounts.models",
     "kallglot.api.idempotency",
     "kallglot.audit.models",
+    "kallglot.billing.models",
     "kallglot.mail.models",
     "kallglot.crypto.models",
     "kallglot.privacy.models",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 PURGER_MODULES: list[str] = [
+    "kallglot.billing.retention",
     "kallglot.realtime.recordings",
     "kallglot.telephony.kyc.retention",
     "kallglot.telephony.calls.retention",

@@ -18,7 +18,9 @@ from kallglot.realtime import service
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import EventBus
 from kallglot.realtime.engines import SpeechEngines
+from kallglot.realtime.limits import LimitAction, LimitVerdict, OpenPolicy, SessionPolicy
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
+from kallglot.realtime.protocol import event
 from kallglot.realtime.recording import Recorder
 from kallglot.realtime.recordings import store_recording
 from kallglot.realtime.runtime import CallRuntime, FinalTurn, Timing
@@ -141,6 +143,8 @@ class RealtimeHub:
         self.idle_timeout = idle_timeout
         self.runtimes: dict[str, CallRuntime] = {}
         self.stores: dict[str, DatabaseCallStore] = {}
+        self.policy: SessionPolicy = OpenPolicy()
+        self._warned: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def attach(self, call: CallSession) -> tuple[CallRuntime, DatabaseCallStore]:
@@ -171,6 +175,7 @@ class RealtimeHub:
         """End the call everywhere: the live runtime (if here) and the stored session."""
         runtime = self.runtimes.pop(call_id, None)
         self.stores.pop(call_id, None)
+        self._warned.discard(call_id)
         if runtime is not None:
             await runtime.end(reason)
             self.admission.release(call_id)
@@ -203,6 +208,44 @@ class RealtimeHub:
     def _stale_ids(self) -> list[str]:
         with self.sessions() as db:
             return [call.id for call in service.idle_sessions(db, self.idle_timeout)]
+
+    async def enforce_limits(self) -> int:
+        """Apply the policy to this node's live calls: warn once, then end; returns ended."""
+        if not self.runtimes:
+            return 0
+        verdicts = await asyncio.to_thread(self._verdicts, list(self.runtimes))
+        ended = 0
+        for verdict in verdicts:
+            runtime = self.runtimes.get(verdict.session_id)
+            if runtime is None:
+                continue
+            if verdict.action is LimitAction.END:
+                await self.end(verdict.session_id, verdict.code)
+                ended += 1
+            elif verdict.session_id not in self._warned:
+                self._warned.add(verdict.session_id)
+                await runtime.broadcast(
+                    event(
+                        "session.limit_warning",
+                        verdict.session_id,
+                        code=verdict.code,
+                        seconds_left=verdict.seconds_left,
+                    )
+                )
+        return ended
+
+    def _verdicts(self, call_ids: list[str]) -> list[LimitVerdict]:
+        with self.sessions() as db:
+            live = db.scalars(select(CallSession).where(CallSession.id.in_(call_ids))).all()
+            return self.policy.verdicts(db, live)
+
+    async def run_limits(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.enforce_limits()
+            except Exception:
+                logger.exception("session limit check failed")
 
     async def run_sweeper(self, interval_s: float = 30.0) -> None:
         while True:

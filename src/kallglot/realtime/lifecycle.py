@@ -42,6 +42,9 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
             asyncio.create_task(hub.run_sweeper(), name="idle-session-sweeper"),
+            asyncio.create_task(
+                hub.run_limits(settings.billing_limit_check_seconds), name="session-limits"
+            ),
         ]
         try:
             yield

@@ -50,6 +50,7 @@ def create_session(
 ) -> SessionOut:
     hub = _hub(request)
     hub.admission.check_room()
+    hub.policy.admit(db, principal.organization_id)
     if body.mode is not SessionMode.TRANSCRIPTION and body.source_language and body.target_language:
         hub.engines.check_pair(body.source_language, body.target_language)
         hub.engines.check_pair(body.target_language, body.source_language)

@@ -1,0 +1,1 @@
+"""Billing: usage metering, Stripe, credits and limits, enterprise invoices, org analytics."""

@@ -1,0 +1,132 @@
+"""Organization analytics: minutes per day, calls per language pair, latency, agent activity.
+
+Every query is scoped to one organization; nothing here reads another's rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from statistics import fmean, quantiles
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kallglot.billing.metering import billable_minutes
+from kallglot.realtime.models import CallSession, UtteranceTiming
+from kallglot.telephony.routing.models import Agent, AgentActivity
+
+
+def minutes_by_day(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    calls = db.scalars(
+        select(CallSession).where(
+            CallSession.organization_id == organization_id,
+            CallSession.started_at >= since,
+            CallSession.started_at < until,
+        )
+    )
+    days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for call in calls:
+        assert call.started_at is not None
+        entry = days[call.started_at.date()]
+        entry[0] += 1
+        entry[1] += billable_minutes(call)
+    return [
+        {"day": day.isoformat(), "sessions": count, "minutes": minutes}
+        for day, (count, minutes) in sorted(days.items())
+    ]
+
+
+def minutes_csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["day", "sessions", "minutes"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def calls_by_language_pair(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    pairs = Counter(
+        f"{source or 'auto'}-{target or 'auto'}"
+        for source, target in db.execute(
+            select(CallSession.source_language, CallSession.target_language).where(
+                CallSession.organization_id == organization_id,
+                CallSession.created_at >= since,
+                CallSession.created_at < until,
+            )
+        )
+    )
+    return [{"language_pair": pair, "calls": count} for pair, count in pairs.most_common()]
+
+
+def latency(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> dict[str, float | int | None]:
+    """Average and p95 of end of speech → first translated audio, in ms."""
+    values = [
+        float(ms)
+        for ms in db.scalars(
+            select(UtteranceTiming.first_audio_ms).where(
+                UtteranceTiming.organization_id == organization_id,
+                UtteranceTiming.speech_ended_at >= since,
+                UtteranceTiming.speech_ended_at < until,
+                UtteranceTiming.first_audio_ms.is_not(None),
+            )
+        )
+        if ms is not None
+    ]
+    if not values:
+        return {"utterances": 0, "average_ms": None, "p95_ms": None}
+    p95 = values[0] if len(values) == 1 else quantiles(values, n=100, method="inclusive")[94]
+    return {"utterances": len(values), "average_ms": round(fmean(values), 1), "p95_ms": p95}
+
+
+def agent_activity(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    """Per agent: calls answered and missed, and time online (presence other than offline)."""
+    agents = {
+        agent.id: agent.display_name
+        for agent in db.scalars(select(Agent).where(Agent.organization_id == organization_id))
+    }
+    rows = db.scalars(
+        select(AgentActivity)
+        .where(
+            AgentActivity.organization_id == organization_id,
+            AgentActivity.created_at >= since,
+            AgentActivity.created_at < until,
+        )
+        .order_by(AgentActivity.created_at, AgentActivity.id)
+    )
+    stats = {agent_id: {"answered": 0, "missed": 0, "online_seconds": 0.0} for agent_id in agents}
+    online_since: dict[str, datetime] = {}
+    for row in rows:
+        entry = stats.setdefault(row.agent_id, {"answered": 0, "missed": 0, "online_seconds": 0.0})
+        if row.event == "call_answered":
+            entry["answered"] += 1
+        elif row.event == "call_missed":
+            entry["missed"] += 1
+        elif row.event == "state_changed" and row.to_state is not None:
+            started = online_since.pop(row.agent_id, None)
+            if started is not None:
+                entry["online_seconds"] += (row.created_at - started).total_seconds()
+            if row.to_state != "offline":
+                online_since[row.agent_id] = row.created_at
+    for agent_id, started in online_since.items():
+        stats[agent_id]["online_seconds"] += (until - started).total_seconds()
+    return [
+        {
+            "agent_id": agent_id,
+            "display_name": agents.get(agent_id),
+            "calls_answered": int(entry["answered"]),
+            "calls_missed": int(entry["missed"]),
+            "online_seconds": round(entry["online_seconds"]),
+        }
+        for agent_id, entry in sorted(stats.items())
+    ]
