@@ -16,6 +16,7 @@ from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
+from kallglot.api.security_headers import SecurityHeadersMiddleware
 from kallglot.audit.routes import router as audit_router
 from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
@@ -72,6 +73,7 @@ def create_app(
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     realtime_lifecycle.install(app, settings, sessions, speech_engines or InstalledSpeechEngines())
     app.include_router(health.router, dependencies=[PUBLIC])
     app.include_router(identity_router)

@@ -8,7 +8,7 @@ import logging
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.privacy.purgers import load_purgers
-from kallglot.privacy.retention import PurgeRegistry, default_registry, run_purge
+from kallglot.privacy.retention import PurgeRegistry, PurgeReport, default_registry, run_purge
 
 logger = logging.getLogger(__name__)
 
@@ -18,14 +18,28 @@ async def purge_periodically(
     interval_seconds: float,
     registry: PurgeRegistry = default_registry,
 ) -> None:
-    """Wait ``interval_seconds``, purge in a worker thread, repeat until cancelled."""
+    """Wait ``interval_seconds``, purge in a worker thread, repeat until cancelled.
+
+    Cancelled while a purge runs, it waits for that purge to finish (a thread cannot be
+    interrupted) before it ends, so the caller may dispose of the engine afterwards.
+    """
     while True:
         await asyncio.sleep(interval_seconds)
+        job = asyncio.ensure_future(asyncio.to_thread(run_purge, sessions, registry=registry))
         try:
-            await asyncio.to_thread(run_purge, sessions, registry=registry)
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            await asyncio.wait({job})
+            _log_failure(job)
+            raise
         except Exception:
             # One failed run must not stop later ones; the next run retries what is left.
             logger.exception("retention purge failed")
+
+
+def _log_failure(job: asyncio.Future[PurgeReport]) -> None:
+    if job.exception() is not None:
+        logger.error("retention purge failed during shutdown", exc_info=job.exception())
 
 
 def start_retention_task(
