@@ -81,7 +81,9 @@ def test_access_zip_holds_every_marker_of_the_subject_and_none_of_another(
     )
     with database.sessions.begin() as db:
         dsr.start_export(db, db.get_one(dsr.SubjectRequest, request_id), ACTOR)
-    token = dsr.build_export(database.sessions, request_id, blob_store, ACTOR)
+    dsr.build_export(database.sessions, request_id, blob_store, ACTOR)
+    with database.sessions.begin() as db:
+        token = dsr.issue_download_link(db, db.get_one(dsr.SubjectRequest, request_id), ACTOR)
 
     with database.sessions.begin() as db:
         archive = dsr.download_export(db, token, blob_store)

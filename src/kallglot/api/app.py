@@ -22,6 +22,7 @@ from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.privacy.routes import router as privacy_router
 from kallglot.privacy.scheduler import start_retention_task
 from kallglot.realtime import lifecycle as realtime_lifecycle
 from kallglot.realtime import recordings, webhook_routes
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(webhook_routes.router)
     app.include_router(recordings.router)
     app.include_router(audit_router)
+    app.include_router(privacy_router)
     for router in numbers_routers:
         app.include_router(router)
     return app

@@ -106,3 +106,39 @@ class ProcessingLimit(IdMixin, TimestampMixin, Base):
     purposes: Mapped[list[str]] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     lifted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LegalRequest(IdMixin, TimestampMixin, Base):
+    """A request from an authority (law enforcement, court, regulator) and our answer.
+
+    What was asked for, disclosed and pushed back on is encrypted (``details``).
+    """
+
+    __tablename__ = "legal_requests"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    authority: Mapped[str] = mapped_column(String(200))
+    legal_basis: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime]
+    decision: Mapped[str] = mapped_column(String(30), default="pending")
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    details: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class SubProcessor(IdMixin, TimestampMixin, Base):
+    """One entry of the public sub-processor list; in force from ``effective_at``."""
+
+    __tablename__ = "subprocessors"
+
+    name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(500))
+    location: Mapped[str] = mapped_column(String(200))
+    data_categories: Mapped[list[str]] = mapped_column(JSON)
+    dpa_url: Mapped[str] = mapped_column(String(500))
+    announced_at: Mapped[datetime]
+    effective_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -370,31 +370,36 @@ def start_export(session: Session, request: SubjectRequest, actor: Actor) -> Non
 
 def build_export(
     sessions: sessionmaker[Session], request_id: str, blobs: EncryptedBlobStore, actor: Actor
-) -> str:
-    """Collect every store's data into an encrypted ZIP; returns the one-time download token.
+) -> None:
+    """Collect every store's data into an encrypted ZIP and complete the request.
 
     Runs in the background (a worker thread): progress is committed after each store.
     """
     stores = subject_stores()
     collected: dict[str, Exported] = {}
     with transaction(sessions) as session:
-        request = session.get_one(SubjectRequest, request_id)
-        subject = subject_of(session, request)
+        subject = subject_of(session, session.get_one(SubjectRequest, request_id))
     for index, (name, store) in enumerate(stores.items(), start=1):
         with transaction(sessions) as session:
-            context = StoreContext(session, subject, blobs, utcnow())
-            collected[name] = store.export(context)
+            collected[name] = store.export(StoreContext(session, subject, blobs, utcnow()))
             request = session.get_one(SubjectRequest, request_id)
             request.progress = int(90 * index / len(stores))
     archive = export_zip(request_id, collected)
-    token = secrets.token_urlsafe(32)
     with transaction(sessions) as session:
         request = session.get_one(SubjectRequest, request_id)
         request.export_blob_id = blobs.put(session, request.organization_id, archive)
-        request.export_token_hash = hashlib.sha256(token.encode()).hexdigest()
-        request.export_expires_at = utcnow() + EXPORT_TTL
         counts = {name: len(data.records) + len(data.files) for name, data in collected.items()}
         _complete(session, request, actor, {"exported": counts})
+
+
+def issue_download_link(session: Session, request: SubjectRequest, actor: Actor) -> str:
+    """A new one-time download token for the finished export (an earlier one stops working)."""
+    if request.export_blob_id is None:
+        raise ConflictError("no export is waiting to be downloaded", code="export_not_ready")
+    token = secrets.token_urlsafe(32)
+    request.export_token_hash = hashlib.sha256(token.encode()).hexdigest()
+    request.export_expires_at = utcnow() + EXPORT_TTL
+    _audit(session, actor, request, "download_link_issued")
     return token
 
 
