@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from kallglot.accounts.permissions import Role
+from kallglot.cli.main import app as cli
 from kallglot.core.settings import Settings
 from kallglot.mail.models import OutboxMessage
+from kallglot.privacy.models import SubProcessor
 from kallglot.privacy.subprocessors import add_subprocessor
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
@@ -125,3 +130,23 @@ def test_the_subprocessor_list_is_public_and_owners_hear_14_days_ahead(
     with database.sessions.begin() as db:
         mails = db.scalars(select(OutboxMessage.to_address)).all()
     assert notified == 1 and mails == [owner.email]
+
+
+def test_the_cli_announces_a_subprocessor(
+    database: MigratedDatabase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KALLGLOT_DATABASE_URL", database.url)
+    monkeypatch.setenv("KALLGLOT_VAR_DIR", str(tmp_path))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "privacy", "subprocessor-add", "--name", "Speech Cloud SA", "--purpose", "backup",
+            "--location", "France", "--dpa-url", "https://example.com/dpa",
+            "--category", "recordings", "--category", "transcripts",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "0 owners notified" in result.output
+    with database.sessions.begin() as db:
+        entry = db.scalars(select(SubProcessor)).one()
+    assert entry.data_categories == ["recordings", "transcripts"]
