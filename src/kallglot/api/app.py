@@ -16,6 +16,7 @@ from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
+from kallglot.api.security_headers import SecurityHeadersMiddleware
 from kallglot.audit.routes import router as audit_router
 from kallglot.billing import install as billing_install
 from kallglot.billing import routes as billing_routes
@@ -23,6 +24,7 @@ from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.privacy.routes import router as privacy_router
 from kallglot.privacy.scheduler import start_retention_task
 from kallglot.realtime import lifecycle as realtime_lifecycle
 from kallglot.realtime import recordings, webhook_routes
@@ -74,6 +76,7 @@ def create_app(
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     realtime_lifecycle.install(app, settings, sessions, speech_engines or InstalledSpeechEngines())
     app.include_router(health.router, dependencies=[PUBLIC])
     app.include_router(identity_router)
@@ -83,6 +86,7 @@ def create_app(
     app.include_router(webhook_routes.router)
     app.include_router(recordings.router)
     app.include_router(audit_router)
+    app.include_router(privacy_router)
     for router in numbers_routers:
         app.include_router(router)
     billing_install.install(app, settings)

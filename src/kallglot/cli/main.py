@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,15 +60,31 @@ def root(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS.", exists=True)
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="PEM private key of --tls-cert.", exists=True)
+    ] = None,
 ) -> None:
     """Run the API server. An SQLite database is created and migrated on the way."""
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("kallglot: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(2)
     settings = settings_or_exit()
     if make_url(settings.effective_database_url).get_backend_name() == "sqlite":
         migrate.upgrade(settings.effective_database_url)
     settings.master_key_bytes()
     from kallglot.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+    )
 
 
 @db_app.command("upgrade")

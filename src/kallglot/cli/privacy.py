@@ -1,4 +1,5 @@
-"""``kallglot keys …`` and ``kallglot retention …``: key rotation and the purge job."""
+"""``kallglot keys …``, ``kallglot retention …`` and ``kallglot privacy …``: key rotation,
+the purge job and the sub-processor list."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from kallglot.core.settings import Settings, load_settings
 
 keys_app = typer.Typer(help="Encryption keys (envelope encryption at rest).", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of personal data.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Privacy: the public sub-processor list.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(retention_app, name="retention")
+    app.add_typer(privacy_app, name="privacy")
 
 
 def _settings() -> Settings:
@@ -124,3 +127,35 @@ def retention_classes() -> None:
         period = f"{cls.default_days} days" if cls.default_days is not None else cls.basis.value
         bounds = f" (override {cls.min_days}-{cls.max_days} days)" if cls.overridable else ""
         typer.echo(f"{cls.name}: {period}{bounds} - {cls.description}")
+
+
+@privacy_app.command("subprocessor-add")
+def subprocessor_add(
+    name: Annotated[str, typer.Option(help="Legal name of the sub-processor.")],
+    purpose: Annotated[str, typer.Option(help="What it does for Kallglot.")],
+    location: Annotated[str, typer.Option(help="Where it processes data.")],
+    dpa_url: Annotated[str, typer.Option(help="Link to its data processing agreement.")],
+    category: Annotated[
+        list[str], typer.Option(help="A category of personal data it sees (repeatable).")
+    ],
+) -> None:
+    """Announce a sub-processor: listed publicly now, in force in 14 days; owners are mailed."""
+    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.privacy.subprocessors import add_subprocessor
+
+    settings = _settings()
+    engine = build_engine(settings.effective_database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            entry, notified = add_subprocessor(
+                session,
+                settings,
+                name=name,
+                purpose=purpose,
+                location=location,
+                data_categories=category,
+                dpa_url=dpa_url,
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"{entry.name}: effective {entry.effective_at:%Y-%m-%d}; {notified} owners notified")

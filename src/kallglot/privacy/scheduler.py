@@ -19,7 +19,11 @@ async def purge_periodically(
     interval_seconds: float,
     registry: PurgeRegistry = default_registry,
 ) -> None:
-    """Wait ``interval_seconds``, purge in a worker thread, repeat until cancelled."""
+    """Wait ``interval_seconds``, purge in a worker thread, repeat until cancelled.
+
+    Cancelled while a purge runs, it waits for that purge to finish (a thread cannot be
+    interrupted) before it ends, so the caller may dispose of the engine afterwards.
+    """
     while True:
         await asyncio.sleep(interval_seconds)
         try:

@@ -1,14 +1,16 @@
-"""Request and response bodies for the retention routes (added once identity's permissions land)."""
+"""Request and response bodies of the privacy routes (``/v1/privacy/...``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from kallglot.core.schemas import RequestModel, ResponseModel
+from kallglot.privacy.legal import Decision
 from kallglot.privacy.models import LegalHold
+from kallglot.privacy.requests import Purpose, RequestType
 from kallglot.privacy.retention import EffectiveRetention
 
 
@@ -63,3 +65,109 @@ class LegalHoldResponse(ResponseModel):
     @classmethod
     def of(cls, hold: LegalHold) -> LegalHoldResponse:
         return cls.model_validate(hold)
+
+
+class SubjectRequestCreate(RequestModel):
+    """Name the subject by exactly one of ``user_id``, ``email``, ``phone``."""
+
+    type: RequestType
+    user_id: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class OwnRequestCreate(RequestModel):
+    """A signed-in user's request about themselves; the password re-authenticates them."""
+
+    type: RequestType
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SubjectRequestOut(ResponseModel):
+    object: Literal["privacy_request"] = "privacy_request"
+    id: str
+    type: str
+    status: str
+    subject_kind: str
+    subject_user_id: str | None
+    received_at: datetime
+    due_at: datetime
+    extension_reason: str | None
+    verified_at: datetime | None
+    verification_method: str | None
+    progress: int
+    completed_at: datetime | None
+    rejection_reason: str | None
+    outcome: dict[str, Any] | None
+
+
+class CodeCheck(RequestModel):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class Attestation(RequestModel):
+    note: str = Field(min_length=1, max_length=500)
+
+
+class Extension(RequestModel):
+    months: int = Field(ge=1, le=2)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Rejection(RequestModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Execution(RequestModel):
+    """What to do for the request's type: purposes (objection), corrections (rectification)."""
+
+    purposes: list[Purpose] | None = None
+    account: dict[str, str | None] | None = None
+    transcript_turns: dict[str, str] | None = None
+
+
+class DownloadLink(ResponseModel):
+    object: Literal["download_link"] = "download_link"
+    url: str
+    expires_at: datetime
+
+
+class LegalRequestCreate(RequestModel):
+    authority: str = Field(min_length=1, max_length=200)
+    legal_basis: str = Field(min_length=1, max_length=300)
+    scope: str = Field(min_length=1, max_length=5000)
+
+
+class LegalDecision(RequestModel):
+    decision: Decision
+    disclosed: str | None = Field(default=None, max_length=5000)
+    pushback: str | None = Field(default=None, max_length=5000)
+
+
+class LegalRequestOut(ResponseModel):
+    object: Literal["legal_request"] = "legal_request"
+    id: str
+    authority: str
+    legal_basis: str
+    received_at: datetime
+    decision: str
+    decided_at: datetime | None
+    decided_by: str | None
+    scope: str
+    disclosed: str | None
+    pushback: str | None
+
+
+class SubProcessorOut(ResponseModel):
+    name: str
+    purpose: str
+    location: str
+    data_categories: list[str]
+    dpa_url: str
+    effective_at: datetime
+
+
+class SubProcessorList(ResponseModel):
+    object: Literal["subprocessor_list"] = "subprocessor_list"
+    version: str
+    data: list[SubProcessorOut]

@@ -1,0 +1,1 @@
+"""Subject stores of the domains below privacy (see ``kallglot.privacy.subjects``)."""

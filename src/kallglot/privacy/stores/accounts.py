@@ -1,0 +1,136 @@
+"""Accounts: the user's profile, memberships, sign-in sessions, invitations and mail sent."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from kallglot.accounts.models import (
+    AuthSession,
+    Invitation,
+    Membership,
+    RecoveryCode,
+    User,
+    WebAuthnCredential,
+)
+from kallglot.mail.models import OutboxMessage
+from kallglot.privacy.subjects import Erased, Exported, StoreContext, subject_store
+
+ERASED_NAME = "Erased user"
+# Not an argon2 hash: no password ever verifies against it.
+NO_PASSWORD = "!erased"  # noqa: S105
+
+
+def _user(context: StoreContext) -> User | None:
+    subject = context.subject
+    if subject.user_id is not None:
+        return context.session.get(User, subject.user_id)
+    if subject.email is not None:
+        return context.session.scalar(select(User).where(func.lower(User.email) == subject.email))
+    return None
+
+
+def _email(context: StoreContext, user: User | None) -> str | None:
+    return user.email.lower() if user is not None else context.subject.email
+
+
+@subject_store("accounts")
+class AccountStore:
+    def export(self, context: StoreContext) -> Exported:
+        db, org_id = context.session, context.subject.organization_id
+        user = _user(context)
+        out = Exported()
+        email = _email(context, user)
+        if user is not None:
+            out.records.append(
+                {
+                    "kind": "user",
+                    "id": user.id,
+                    "email": user.email,
+                    "name": user.name,
+                    "phone_number": user.phone_number,
+                    "created_at": user.created_at.isoformat(),
+                    "mfa_enabled": user.mfa_enabled_at is not None,
+                }
+            )
+            for membership in db.scalars(
+                select(Membership).where(
+                    Membership.user_id == user.id, Membership.organization_id == org_id
+                )
+            ):
+                out.records.append(
+                    {"kind": "membership", "organization_id": org_id, "role": membership.role}
+                )
+            for auth in db.scalars(
+                select(AuthSession).where(
+                    AuthSession.user_id == user.id, AuthSession.organization_id == org_id
+                )
+            ):
+                out.records.append(
+                    {
+                        "kind": "sign_in_session",
+                        "created_at": auth.created_at.isoformat(),
+                        "last_seen_at": auth.last_seen_at.isoformat(),
+                        "ip": auth.ip,
+                        "user_agent": auth.user_agent,
+                    }
+                )
+        if email is not None:
+            for message in db.scalars(
+                select(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
+            ):
+                out.records.append(
+                    {
+                        "kind": "mail",
+                        "to": message.to_address,
+                        "subject": message.subject,
+                        "body": message.body,
+                        "created_at": message.created_at.isoformat(),
+                    }
+                )
+        return out
+
+    def erase(self, context: StoreContext) -> Erased:
+        db, org_id = context.session, context.subject.organization_id
+        user = _user(context)
+        email = _email(context, user)
+        removed = 0
+        if email is not None:
+            removed += _count(
+                db.execute(
+                    delete(Invitation).where(
+                        Invitation.organization_id == org_id, func.lower(Invitation.email) == email
+                    )
+                )
+            )
+            removed += _count(
+                db.execute(
+                    delete(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
+                )
+            )
+        if user is None:
+            return Erased(removed=removed)
+        for table in (Membership, AuthSession):
+            removed += _count(
+                db.execute(
+                    delete(table).where(table.user_id == user.id, table.organization_id == org_id)
+                )
+            )
+        elsewhere = db.scalar(
+            select(func.count()).select_from(Membership).where(Membership.user_id == user.id)
+        )
+        if not elsewhere:
+            # The row stays (other tables point at the id) but says nothing about the person.
+            for owned in (WebAuthnCredential, RecoveryCode, AuthSession):
+                db.execute(delete(owned).where(owned.user_id == user.id))
+            user.email = f"erased+{user.id}@invalid"
+            user.name = ERASED_NAME
+            user.phone_number = None
+            user.password_hash = NO_PASSWORD
+            user.totp_secret = user.totp_pending_secret = None
+            user.is_active = False
+            removed += 1
+        return Erased(removed=removed)
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
