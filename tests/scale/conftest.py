@@ -47,10 +47,9 @@ class PrivateRedis:
     def start(self) -> None:
         server = shutil.which("redis-server")
         assert server is not None, "redis-server is not installed"
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed local binary
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
+        arguments = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        self.process = subprocess.Popen(
+            [server, *arguments, "--appendonly", "no"], stdout=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -13,8 +13,8 @@ from kallglot.scale.bus import RedisEventBus, event_bus, redis_client
 from tests.scale.conftest import SHARED_REDIS_URL, PrivateRedis
 
 
-async def _next(events: Any, timeout: float = 5.0) -> dict[str, Any]:
-    result: dict[str, Any] = await asyncio.wait_for(anext(events), timeout)
+async def _next(events: Any, within: float = 5.0) -> dict[str, Any]:
+    result: dict[str, Any] = await asyncio.wait_for(anext(events), within)
     return result
 
 
@@ -60,7 +60,7 @@ async def test_redis_restart_drops_events_meanwhile_then_delivery_resumes(
 
         task = asyncio.create_task(republish())
         try:
-            assert await _next(events, timeout=15) == {"n": 3}
+            assert await _next(events, within=15) == {"n": 3}
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
