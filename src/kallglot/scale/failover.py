@@ -109,6 +109,10 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         settings.node_capacity,
         settings.node_heartbeat_seconds,
     )
+    try:
+        await agent.tick()  # registered before the first request is served
+    except REDIS_DOWN:
+        logger.warning("redis unavailable at start; registering when it returns")
     app.state.node_registry = registry
     task = asyncio.create_task(agent.run(), name="node-heartbeat")
     try:

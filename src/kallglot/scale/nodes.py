@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+from kallglot.core.errors import ServiceUnavailableError
+
 # Picks the live node with the most room and counts the call against it until the
 # next heartbeat reports the node's real load. Ties go to the lowest id.
 _PLACE = """
@@ -121,6 +123,13 @@ class NodeRegistry:
         if chosen is None:
             return None
         return next((node for node in await self.nodes() if node.id == _text(chosen)), None)
+
+    async def place_url(self) -> str:
+        """The base URL of the node that takes a new call; 503 ``no_capacity`` when none can."""
+        node = await self.place()
+        if node is None:
+            raise ServiceUnavailableError("No media node has room for a call.", code="no_capacity")
+        return node.url
 
     async def reap(self) -> dict[str, list[str]]:
         """Remove every dead node; returns each one's orphaned call ids."""
