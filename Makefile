@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: run test setup system models lint typecheck pytest lock bench clean migration
+.PHONY: run test setup system models lint typecheck pytest lock bench clean migration security
 
 run: setup
 	$(BIN)/kallglot db upgrade
 	$(BIN)/kallglot demo seed
 	$(BIN)/kallglot serve --host 127.0.0.1 --port 8000
 
-test: setup lint typecheck pytest
+test: setup lint typecheck security pytest
 
 setup: system $(INSTALLED) models
 
@@ -36,6 +36,10 @@ lint: $(INSTALLED)
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy src
+
+# Static security analysis of src/ (bandit; see README, security).
+security: $(INSTALLED)
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 pytest: $(INSTALLED)
 	$(BIN)/pytest

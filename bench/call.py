@@ -54,6 +54,7 @@ class CallResult:
     audio_seconds: float
     wall_seconds: float
     errors: list[str]
+    late_frames: int = 0
 
 
 def api_key(explicit: str | None) -> str:
@@ -77,9 +78,11 @@ def clip(language: str, index: int) -> tuple[bytes, str, float]:
     return g711.mulaw_encode(narrow) + silence, reference, narrow.size / 8000
 
 
-async def stream_audio(ws: Any, speaker: str, mulaw: bytes) -> None:
+async def stream_audio(ws: Any, speaker: str, mulaw: bytes) -> int:
+    """Send in real time; returns how many frames went out more than one frame late."""
     frame_bytes = 8 * FRAME_MS
     start = time.monotonic()
+    late = 0
     for sequence, offset in enumerate(range(0, len(mulaw), frame_bytes)):
         payload = base64.b64encode(mulaw[offset : offset + frame_bytes]).decode()
         await ws.send(
@@ -96,6 +99,9 @@ async def stream_audio(ws: Any, speaker: str, mulaw: bytes) -> None:
         delay = start + (sequence + 1) * FRAME_MS / 1000 - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        elif delay < -FRAME_MS / 1000:
+            late += 1
+    return late
 
 
 async def listen(ws: Any, directions: dict[str, Direction], errors: list[str]) -> None:
@@ -142,25 +148,32 @@ async def one_call(base_url: str, key: str, pair: tuple[str, str], index: int) -
     ):
         listener = asyncio.create_task(listen(caller, directions, errors))
         drain = asyncio.create_task(agent.wait_closed())
-        await stream_audio(caller, "caller", caller_audio)
-        await stream_audio(agent, "agent", agent_audio)
+        late = await stream_audio(caller, "caller", caller_audio)
+        late += await stream_audio(agent, "agent", agent_audio)
         await asyncio.sleep(3)  # let the last translation play out
         await caller.send(json.dumps({"type": "session.end"}))
         await asyncio.wait_for(listener, timeout=60)
         drain.cancel()
-    return CallResult(directions, caller_s + agent_s, time.monotonic() - started, errors)
+    wall = time.monotonic() - started
+    return CallResult(directions, caller_s + agent_s, wall, errors, late)
 
 
-def server_peak_memory_mb(base_url: str) -> float | None:
+def server_pid(base_url: str) -> int | None:
+    """The process listening at ``base_url`` on this machine, if it can be seen."""
     port = httpx.URL(base_url).port or 80
     for connection in psutil.net_connections("tcp"):
         if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
-            if connection.pid is None:
-                return None
-            status = Path(f"/proc/{connection.pid}/status").read_text()
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+            return connection.pid
+    return None
+
+
+def server_peak_memory_mb(base_url: str) -> float | None:
+    pid = server_pid(base_url)
+    if pid is None:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return None
 
 

@@ -159,7 +159,7 @@ def update_organization(
     assert organization is not None
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if field == "name" and value is None:
+        if field in ("name", "require_mfa") and value is None:  # not nullable: null = unchanged
             continue
         setattr(organization, field, value)
     if changes:

@@ -32,6 +32,7 @@ from kallglot.realtime import routes as realtime_routes
 from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
+from kallglot.scale import failover as scale
 from kallglot.telephony.numbers.api import routers as numbers_routers
 
 
@@ -49,7 +50,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = start_retention_task(sessions, settings.retention_interval_seconds)
-        async with realtime_lifecycle.running(app, settings):
+        async with realtime_lifecycle.running(app, settings), scale.running(app, settings):
             yield
         if retention is not None:
             retention.cancel()

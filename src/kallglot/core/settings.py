@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import socket
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,21 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="how often the server runs the purge job; 0 disables it"
     )
     # --- end privacy engine -----------------------------------------------------------------
+    # --- scale (issue 11: Redis bus, media-node registry) ------------------------------------
+    redis_prefix: str = Field(default="kallglot:", description="every Redis key starts so")
+    node_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="this media node's name in the registry",
+    )
+    node_url: str | None = Field(default=None, description="default: public_base_url")
+    node_capacity: int = Field(
+        default=2, ge=0, description="concurrent calls this node translates within 2.5 s p95"
+    )
+    node_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    node_ttl_seconds: float = Field(
+        default=6.0, gt=0, description="a node silent this long is dead and its calls fail"
+    )
+    # --- end scale ----------------------------------------------------------------------------
     # --- numbers (numbers, KYC, routing, call records) -------------------------------------
     default_carrier: Literal["twilio", "telnyx", "sip_trunk"] = "sip_trunk"
     twilio_account_sid: str | None = None

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from kallglot.core.settings import Settings
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.realtime.admission import Admission
-from kallglot.realtime.bus import InProcessEventBus
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.webhooks import WebhookDispatcher
+from kallglot.scale.bus import event_bus
 from kallglot.speech import registry as speech_registry
 
 
@@ -26,7 +26,7 @@ def install(
     app.state.realtime = RealtimeHub(
         sessions,
         engines,
-        InProcessEventBus(),
+        event_bus(settings),
         Admission(settings.max_concurrent_calls),
         settings.call_idle_timeout,
         EncryptedBlobStore.from_settings(settings),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
@@ -54,11 +55,13 @@ def create_session(
     if body.mode is not SessionMode.TRANSCRIPTION and body.source_language and body.target_language:
         hub.engines.check_pair(body.source_language, body.target_language)
         hub.engines.check_pair(body.target_language, body.source_language)
+    nodes = getattr(request.app.state, "node_registry", None)  # set in multi-node mode
+    base_url = anyio.from_thread.run(nodes.place_url) if nodes else settings.public_base_url
     call, grant = service.create_session(
         db, principal.organization_id, body, settings.stream_token_ttl
     )
     stream = StreamInfo(
-        url=service.stream_url(settings.public_base_url, call.id),
+        url=service.stream_url(base_url, call.id),
         token=grant.token,
         expires_at=grant.expires_at,
     )

@@ -267,7 +267,8 @@ def pull_model(name: str, *, timeout_s: float = 10.0, endpoint: str | None = Non
 
     target = models_dir() / name
     try:
-        snapshot_download(
+        # Opt-in ``models pull`` from a fixed allow-list of repositories (README, security).
+        snapshot_download(  # nosec B615
             PULLABLE[name], local_dir=target, etag_timeout=timeout_s, endpoint=endpoint
         )
     except Exception as exc:  # the hub client raises many types; all mean "not pulled"

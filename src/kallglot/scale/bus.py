@@ -1,0 +1,104 @@
+"""The event bus over Redis pub/sub, so events reach consoles and webhooks on any node.
+
+It implements the interface of :class:`kallglot.realtime.bus.InProcessEventBus`.
+Publishing while Redis is down drops the event with a warning (live events are
+ephemeral; the database keeps the record). Subscribers reconnect with backoff and
+resume receiving once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kallglot.core.settings import Settings
+from kallglot.realtime.bus import Event, EventBus, InProcessEventBus
+
+logger = logging.getLogger(__name__)
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that decodes to ``str`` and whose every network wait has a timeout."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+    )
+
+
+def event_bus(settings: Settings) -> EventBus:
+    """Redis pub/sub when ``KALLGLOT_REDIS_URL`` is set, else the in-process bus."""
+    if settings.redis_url:
+        return RedisEventBus(redis_client(settings.redis_url), settings.redis_prefix)
+    return InProcessEventBus()
+
+
+class RedisEventBus:
+    def __init__(self, client: redis.Redis, prefix: str = "kallglot:") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def channel(self, topic: str) -> str:
+        return f"{self.prefix}bus:{topic}"
+
+    async def publish(self, topic: str, event: Event) -> None:
+        try:
+            await self.client.publish(self.channel(topic), json.dumps(event))
+        except REDIS_DOWN:
+            logger.warning("redis unavailable; event dropped", extra={"topic": topic})
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[Event]]:
+        """Events published on ``topic`` from now on; survives Redis restarts."""
+        channel = self.channel(topic)
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        await self._subscribe(pubsub, channel)
+
+        async def events() -> AsyncIterator[Event]:
+            nonlocal pubsub
+            while True:
+                try:
+                    message = await pubsub.get_message(timeout=1.0)
+                except REDIS_DOWN:
+                    logger.warning("redis subscription lost; reconnecting")
+                    await _close(pubsub)
+                    pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                    await self._subscribe(pubsub, channel)
+                    continue
+                if message is not None and message["type"] == "message":
+                    decoded: dict[str, Any] = json.loads(message["data"])
+                    yield decoded
+
+        try:
+            yield events()
+        finally:
+            await _close(pubsub)
+
+    @staticmethod
+    async def _subscribe(pubsub: Any, channel: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                await pubsub.subscribe(channel)
+                return
+            except REDIS_DOWN:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+async def _close(pubsub: Any) -> None:
+    await pubsub.aclose()

@@ -1,0 +1,127 @@
+"""This node's side of the registry: heartbeats, and failing the calls of dead nodes.
+
+Every node heartbeats its capacity and its live calls, and reaps nodes that
+stopped heart-beating: their calls are marked failed (``node_lost``) in the
+database, which emits the ``session.ended`` webhook, and the session's and the
+organization's consoles are told over the event bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from kallglot.core.settings import Settings
+from kallglot.db.engine import transaction
+from kallglot.realtime import service
+from kallglot.realtime.bus import EventBus, organization_topic, session_topic
+from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.models import CallSession
+from kallglot.realtime.protocol import event
+from kallglot.realtime.state import TERMINAL, SessionStatus
+from kallglot.scale.bus import REDIS_DOWN, redis_client
+from kallglot.scale.nodes import NodeRegistry
+
+logger = logging.getLogger(__name__)
+
+NODE_LOST = "node_lost"
+
+
+def fail_orphaned_calls(sessions: sessionmaker[Session], call_ids: list[str]) -> list[CallSession]:
+    """Mark calls of a dead node failed; returns those changed (already-ended ones are kept)."""
+    failed = []
+    with transaction(sessions) as db:
+        for call_id in call_ids:
+            call = db.get(CallSession, call_id)
+            if call is not None and SessionStatus(call.status) not in TERMINAL:
+                service.transition(db, call, SessionStatus.FAILED, NODE_LOST)
+                failed.append(call)
+        db.flush()
+        for call in failed:
+            db.expunge(call)
+    return failed
+
+
+async def announce_lost(bus: EventBus, node_id: str, calls: list[CallSession]) -> None:
+    for call in calls:
+        message = event("session.ended", call.id, reason=NODE_LOST, node_id=node_id)
+        await bus.publish(session_topic(call.id), message)
+        await bus.publish(organization_topic(call.organization_id), message)
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        registry: NodeRegistry,
+        hub: RealtimeHub,
+        node_id: str,
+        url: str,
+        capacity: int,
+        interval_seconds: float,
+    ) -> None:
+        self.registry = registry
+        self.hub = hub
+        self.node_id = node_id
+        self.url = url
+        self.capacity = capacity
+        self.interval = interval_seconds
+
+    def live_calls(self) -> list[str]:
+        return [cid for cid, runtime in self.hub.runtimes.items() if not runtime.ended.is_set()]
+
+    async def tick(self) -> None:
+        """One heartbeat and one reaping pass."""
+        await self.registry.heartbeat(self.node_id, self.url, self.capacity, self.live_calls())
+        for dead, call_ids in (await self.registry.reap()).items():
+            failed = await asyncio.to_thread(fail_orphaned_calls, self.hub.sessions, call_ids)
+            logger.warning(
+                "media node lost; its calls failed", extra={"node": dead, "calls": len(failed)}
+            )
+            await announce_lost(self.hub.bus, dead, failed)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except REDIS_DOWN:
+                logger.warning("redis unavailable; heartbeat skipped")
+            await asyncio.sleep(self.interval)
+
+
+@asynccontextmanager
+async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Heartbeat and reap while the app runs, when Redis is configured."""
+    if not settings.redis_url:
+        yield
+        return
+    client = redis_client(settings.redis_url)
+    registry = NodeRegistry(client, settings.redis_prefix, settings.node_ttl_seconds)
+    agent = NodeAgent(
+        registry,
+        app.state.realtime,
+        settings.node_id,
+        settings.node_url or settings.public_base_url,
+        settings.node_capacity,
+        settings.node_heartbeat_seconds,
+    )
+    try:
+        await agent.tick()  # registered before the first request is served
+    except REDIS_DOWN:
+        logger.warning("redis unavailable at start; registering when it returns")
+    app.state.node_registry = registry
+    task = asyncio.create_task(agent.run(), name="node-heartbeat")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        try:
+            await registry.leave(settings.node_id)
+        except REDIS_DOWN:
+            logger.warning("redis unavailable; node left without deregistering")
+        await client.aclose()

@@ -1,0 +1,115 @@
+"""Kamailio's dispatcher (deploy/kamailio) spreads real SIP calls over two back-ends.
+
+The back-ends and the caller are SIPp: two UAS stand in for two media nodes, a UAC
+places the calls through the dispatcher and fails unless every call completes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START = ROOT / "deploy" / "kamailio" / "start.sh"
+CALLS = 10
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("kamailio") is None or shutil.which("sipp") is None,
+    reason="kamailio and sip-tester are installed by make setup (deploy/apt-packages.txt)",
+)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def uas(port: int, tmp_path: Path) -> list[str]:
+    messages = tmp_path / f"uas-{port}.log"
+    command = ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
+    return [*command, "-trace_msg", "-message_file", str(messages)]
+
+
+def invites_received(port: int, tmp_path: Path) -> int:
+    log = tmp_path / f"uas-{port}.log"
+    if not log.exists():
+        return 0
+    return sum(line.startswith("INVITE sip:") for line in log.read_text().splitlines())
+
+
+def place_calls(proxy_port: int, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
+    command = ["sipp", "-sn", "uac", f"127.0.0.1:{proxy_port}", "-i", "127.0.0.1"]
+    command += ["-p", str(free_udp_port()), "-m", str(CALLS), "-r", "20", "-d", "100"]
+    command += ["-nostdin", "-timeout", "30s", "-timeout_error"]
+    return subprocess.run(command, capture_output=True, timeout=60, check=False, cwd=tmp_path)
+
+
+def wait_for_proxy(log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if log.exists() and "SO_RCVBUF is finally" in log.read_text():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"kamailio did not start:\n{log.read_text()}")
+
+
+def test_calls_through_the_dispatcher_spread_over_both_media_nodes(tmp_path: Path) -> None:
+    node_ports = [free_udp_port(), free_udp_port()]
+    proxy_port = free_udp_port()
+    backends = [f"sip:127.0.0.1:{port}" for port in node_ports]
+    with ExitStack() as stack:
+        for port in node_ports:
+            stack.enter_context(running(uas(port, tmp_path), tmp_path / f"uas-{port}.out"))
+        proxy_log = tmp_path / "kamailio.log"
+        command = ["bash", str(START), "--listen", f"udp:127.0.0.1:{proxy_port}", *backends]
+        stack.enter_context(running(command, proxy_log))
+        wait_for_proxy(proxy_log)
+
+        result = place_calls(proxy_port, tmp_path)
+
+    assert result.returncode == 0, result.stdout.decode(errors="replace")[-2000:]
+    received = [invites_received(port, tmp_path) for port in node_ports]
+    assert sum(received) == CALLS
+    assert all(count > 0 for count in received), received
+
+
+def test_calls_go_to_the_surviving_node_when_one_is_down(tmp_path: Path) -> None:
+    alive, dead = free_udp_port(), free_udp_port()
+    proxy_port = free_udp_port()
+    with ExitStack() as stack:
+        stack.enter_context(running(uas(alive, tmp_path), tmp_path / "uas.out"))
+        proxy_log = tmp_path / "kamailio.log"
+        backends = [f"sip:127.0.0.1:{alive}", f"sip:127.0.0.1:{dead}"]
+        command = ["bash", str(START), "--listen", f"udp:127.0.0.1:{proxy_port}", *backends]
+        stack.enter_context(running(command, proxy_log))
+        wait_for_proxy(proxy_log)
+
+        result = place_calls(proxy_port, tmp_path)
+
+    assert result.returncode == 0, result.stdout.decode(errors="replace")[-2000:]
+    assert invites_received(alive, tmp_path) == CALLS

@@ -1,0 +1,42 @@
+"""Schemathesis against the app's own OpenAPI schema, in process: a bounded fuzz of
+every operation with an owner's API key. No 5xx, and documented responses match."""
+
+from __future__ import annotations
+
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from tests.conftest import sqlite_only
+from tests.factories import Identity
+
+EXAMPLES_PER_OPERATION = 2
+CHECKS = [not_a_server_error, response_schema_conformance]
+
+
+@sqlite_only
+def test_no_operation_answers_5xx_or_breaks_its_documented_schema(
+    app: FastAPI, identity: Identity
+) -> None:
+    key = identity.api_key(identity.organization())
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    headers = {"Authorization": f"Bearer {key.secret}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert operations
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION * len(operations),
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: bounded time
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        operation = data.draw(st.sampled_from(operations))
+        case = data.draw(operation.as_strategy())
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    fuzz()
