@@ -29,6 +29,7 @@ from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 from kallglot.telephony.numbers.api import routers as numbers_routers
+from kallglot.web import install_web
 
 
 def create_app(
@@ -83,4 +84,5 @@ def create_app(
     app.include_router(audit_router)
     for router in numbers_routers:
         app.include_router(router)
+    install_web(app)
     return app

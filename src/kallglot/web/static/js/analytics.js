@@ -1,0 +1,59 @@
+// Analytics charts (Chart.js) from the call records and the latency API.
+import { api, flash } from "./api.js";
+
+const COLORS = ["#1d4ed8", "#0f766e", "#b45309", "#7c3aed", "#be123c", "#4d7c0f"];
+
+function countBy(items, key) {
+  const counts = new Map();
+  for (const item of items) {
+    const label = key(item);
+    if (label != null) counts.set(label, (counts.get(label) || 0) + 1);
+  }
+  return counts;
+}
+
+function bar(canvas, labels, datasets, options = {}) {
+  return new window.Chart(canvas, {
+    type: "bar",
+    data: { labels, datasets: datasets.map((set, i) => ({ backgroundColor: COLORS[i % COLORS.length], ...set })) },
+    options: { responsive: true, animation: false, plugins: { legend: { display: datasets.length > 1 } }, ...options },
+  });
+}
+
+export async function initAnalytics(root) {
+  const canvas = (name) => root.querySelector(`[data-chart="${name}"]`);
+  let calls;
+  let latency;
+  try {
+    [calls, latency] = await Promise.all([api("GET", "/v1/calls?limit=100"), api("GET", "/v1/latency")]);
+  } catch (error) {
+    flash(root, error.message);
+    return;
+  }
+  const records = calls.data;
+
+  const minutes = new Map();
+  for (const call of records) {
+    const day = call.started_at.slice(0, 10);
+    minutes.set(day, (minutes.get(day) || 0) + (call.duration_seconds || 0) / 60);
+  }
+  const days = [...minutes.keys()].sort();
+  bar(canvas("minutes"), days, [{ label: "Minutes", data: days.map((day) => minutes.get(day).toFixed(1)) }]);
+
+  const pairs = countBy(records, (call) => `${call.caller_language || "?"} → ${call.agent_language || "?"}`);
+  bar(canvas("pairs"), [...pairs.keys()], [{ label: "Calls", data: [...pairs.values()] }], { indexAxis: "y" });
+
+  const series = [
+    ["End of speech → transcript", latency.end_of_speech_to_asr_final],
+    ["End of speech → first translated audio", latency.end_of_speech_to_first_audio],
+  ];
+  bar(
+    canvas("latency"),
+    ["p50", "p95", "max"],
+    series.map(([label, stats]) => ({ label, data: [stats.p50_ms, stats.p95_ms, stats.max_ms] })),
+  );
+
+  const agents = countBy(records.filter((call) => call.answered_at), (call) => call.agent_id);
+  bar(canvas("agents"), [...agents.keys()], [{ label: "Calls answered", data: [...agents.values()] }]);
+  root.dataset.ready = "true";
+}
