@@ -20,12 +20,27 @@ function bar(canvas, labels, datasets, options = {}) {
   });
 }
 
+function loadChartJs() {
+  if (window.Chart) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/static/vendor/chart.umd.min.js";
+    script.onload = resolve;
+    script.onerror = () => reject(new Error("The charting library did not load."));
+    document.head.append(script);
+  });
+}
+
 export async function initAnalytics(root) {
   const canvas = (name) => root.querySelector(`[data-chart="${name}"]`);
   let calls;
   let latency;
   try {
-    [calls, latency] = await Promise.all([api("GET", "/v1/calls?limit=100"), api("GET", "/v1/latency")]);
+    [calls, latency] = await Promise.all([
+      api("GET", "/v1/calls?limit=100"),
+      api("GET", "/v1/latency"),
+      loadChartJs(),
+    ]);
   } catch (error) {
     flash(root, error.message);
     return;

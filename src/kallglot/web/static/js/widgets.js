@@ -181,6 +181,10 @@ async function submitForm(form, event) {
     if (form.dataset.success) flash(form, form.dataset.success, "success");
     showResult(form, result);
     if (form.dataset.refresh) await loadTable(document.getElementById(form.dataset.refresh));
+    // Option lists drawn from what just changed (a new bundle, member, number) follow it.
+    for (const select of document.querySelectorAll("select[data-options]")) {
+      if (path.startsWith(select.dataset.options)) loadOptions(select);
+    }
     if (form.dataset.then) setTimeout(() => window.location.assign(form.dataset.then), 1500);
     form.dispatchEvent(new CustomEvent("api:done", { detail: result, bubbles: true }));
   } catch (error) {
