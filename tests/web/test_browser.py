@@ -88,6 +88,9 @@ def test_agent_signs_in_with_mfa_and_follows_a_translated_call(
 
     sign_in(page, web_server, agent)
     page.wait_for_url("**/app/console")
+    # An agent's navigation leaves out what their role cannot use.
+    expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
+    expect(page.get_by_role("link", name="Call history")).to_be_visible()
     with page.expect_response("**/v1/routing/me/presence") as presence:
         page.get_by_label("I am").select_option("available")
     assert presence.value.ok
@@ -124,6 +127,11 @@ def test_agent_signs_in_with_mfa_and_follows_a_translated_call(
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("[data-call-status]")).to_contain_text("ended")
     caller.join(timeout=10)
+
+    # The call's latency is in the organization's analytics.
+    page.goto(f"{web_server.base_url}/app/analytics")
+    expect(page.locator("[data-analytics][data-ready=true]")).to_be_attached()
+    screenshot(page, "analytics")
 
 
 def test_admin_orders_a_number_that_needs_verification_and_sees_analytics(
@@ -168,4 +176,3 @@ def test_admin_orders_a_number_that_needs_verification_and_sees_analytics(
 
     page.get_by_role("link", name="Analytics").click()
     expect(page.locator("[data-analytics][data-ready=true]")).to_be_attached()
-    screenshot(page, "analytics")

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from kallglot.accounts.dependencies import PUBLIC
+from kallglot.accounts.permissions import Permission as P
 from kallglot.core.errors import NotFoundError
 
 HERE = Path(__file__).parent
@@ -26,6 +27,8 @@ class Page:
     title: str
     template: str
     section: str  # "agent" | "admin" | "account" | "public"
+    # Shown in the navigation only to those who hold it (the API enforces it regardless).
+    permission: P | None = None
 
 
 PAGES = {
@@ -35,18 +38,18 @@ PAGES = {
         Page("forgot-password", "Forgot password", "forgot_password.html", "public"),
         Page("reset-password", "Choose a new password", "reset_password.html", "public"),
         Page("invitation", "Accept invitation", "invitation.html", "public"),
-        Page("console", "Agent console", "console.html", "agent"),
-        Page("history", "Call history", "history.html", "agent"),
+        Page("console", "Agent console", "console.html", "agent", P.SESSIONS_WRITE),
+        Page("history", "Call history", "history.html", "agent", P.CALLS_READ),
         Page("account", "Account and sessions", "account.html", "account"),
-        Page("members", "Members and invitations", "admin/members.html", "admin"),
-        Page("api-keys", "API keys", "admin/api_keys.html", "admin"),
-        Page("security", "Security policy", "admin/security.html", "admin"),
-        Page("numbers", "Numbers and verification", "admin/numbers.html", "admin"),
-        Page("routing", "Queues and routing", "admin/routing.html", "admin"),
-        Page("privacy", "Privacy and retention", "admin/privacy.html", "admin"),
-        Page("audit", "Audit log", "admin/audit.html", "admin"),
-        Page("billing", "Billing", "admin/billing.html", "admin"),
-        Page("analytics", "Analytics", "admin/analytics.html", "admin"),
+        Page("members", "Members and invitations", "admin/members.html", "admin", P.MEMBERS_READ),
+        Page("api-keys", "API keys", "admin/api_keys.html", "admin", P.API_KEYS_MANAGE),
+        Page("security", "Security policy", "admin/security.html", "admin", P.ORGANIZATION_MANAGE),
+        Page("numbers", "Numbers and verification", "admin/numbers.html", "admin", P.NUMBERS_READ),
+        Page("routing", "Queues and routing", "admin/routing.html", "admin", P.ROUTING_READ),
+        Page("privacy", "Privacy and retention", "admin/privacy.html", "admin", P.PRIVACY_MANAGE),
+        Page("audit", "Audit log", "admin/audit.html", "admin", P.AUDIT_READ),
+        Page("billing", "Billing", "admin/billing.html", "admin", P.BILLING_READ),
+        Page("analytics", "Analytics", "admin/analytics.html", "admin", P.ANALYTICS_READ),
     )
 }
 NAVIGATION = {

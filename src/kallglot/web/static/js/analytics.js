@@ -35,10 +35,12 @@ export async function initAnalytics(root) {
   const canvas = (name) => root.querySelector(`[data-chart="${name}"]`);
   let calls;
   let latency;
+  let agents;
   try {
-    [calls, latency] = await Promise.all([
+    [calls, latency, agents] = await Promise.all([
       api("GET", "/v1/calls?limit=100"),
       api("GET", "/v1/latency"),
+      api("GET", "/v1/routing/agents?limit=100"),
       loadChartJs(),
     ]);
   } catch (error) {
@@ -68,7 +70,11 @@ export async function initAnalytics(root) {
     series.map(([label, stats]) => ({ label, data: [stats.p50_ms, stats.p95_ms, stats.max_ms] })),
   );
 
-  const agents = countBy(records.filter((call) => call.answered_at), (call) => call.agent_id);
-  bar(canvas("agents"), [...agents.keys()], [{ label: "Calls answered", data: [...agents.values()] }]);
+  const names = new Map(agents.data.map((agent) => [agent.id, agent.display_name]));
+  const answered = countBy(
+    records.filter((call) => call.answered_at),
+    (call) => names.get(call.agent_id) || call.agent_id,
+  );
+  bar(canvas("agents"), [...answered.keys()], [{ label: "Calls answered", data: [...answered.values()] }]);
   root.dataset.ready = "true";
 }

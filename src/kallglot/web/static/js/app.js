@@ -14,7 +14,17 @@ async function init(root) {
   if (charts) (await import("./analytics.js")).initAnalytics(charts);
 }
 
+async function tailorNavigation() {
+  const items = document.querySelectorAll("#sidenav [data-permission]");
+  if (!items.length) return;
+  const me = await api("GET", "/v1/auth/me");
+  for (const item of items) item.hidden = !me.permissions.includes(item.dataset.permission);
+}
+
 function initChrome() {
+  tailorNavigation().catch(() => {
+    // Signed out: the page's own API calls send the visitor to the sign-in page.
+  });
   document.querySelector("[data-logout]")?.addEventListener("click", async (event) => {
     try {
       await api("POST", "/v1/auth/logout");

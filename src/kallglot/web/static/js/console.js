@@ -224,8 +224,8 @@ export function initConsole(root) {
     .then((me) => api("GET", "/v1/routing/agents?limit=100").then((agents) => [me, agents]))
     .then(([me, agents]) => {
       const mine = agents.data.find((agent) => agent.user_id === me.user.id);
-      if (mine) presence.value = mine.presence === "wrap_up" ? "busy" : mine.presence;
+      if (mine) presence.value = mine.presence;
     })
-    .catch(() => {});
+    .catch((error) => flash(root, error.message));
   pollRinging();
 }
