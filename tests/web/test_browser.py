@@ -90,6 +90,7 @@ def test_agent_signs_in_with_mfa_and_follows_a_translated_call(
     page.wait_for_url("**/app/console")
     # An agent's navigation leaves out what their role cannot use.
     expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Administration")).to_be_hidden()
     expect(page.get_by_role("link", name="Call history")).to_be_visible()
     with page.expect_response("**/v1/routing/me/presence") as presence:
         page.get_by_label("I am").select_option("available")

@@ -19,6 +19,9 @@ async function tailorNavigation() {
   if (!items.length) return;
   const me = await api("GET", "/v1/auth/me");
   for (const item of items) item.hidden = !me.permissions.includes(item.dataset.permission);
+  for (const list of document.querySelectorAll("#sidenav ul")) {
+    list.previousElementSibling.hidden = ![...list.children].some((item) => !item.hidden);
+  }
 }
 
 function initChrome() {
