@@ -28,6 +28,7 @@ from kallglot.realtime import routes as realtime_routes
 from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
+from kallglot.telephony import transports as telephony
 from kallglot.telephony.numbers.api import routers as numbers_routers
 
 
@@ -45,7 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = start_retention_task(sessions, settings.retention_interval_seconds)
-        async with realtime_lifecycle.running(app, settings):
+        async with realtime_lifecycle.running(app, settings), telephony.running(app):
             yield
         if retention is not None:
             retention.cancel()
@@ -83,4 +84,5 @@ def create_app(
     app.include_router(audit_router)
     for router in numbers_routers:
         app.include_router(router)
+    telephony.install(app, settings)
     return app
