@@ -138,7 +138,7 @@ async def test_streamdouble_caller_hears_the_agent_translated_and_barge_in_clear
         source_language="es",
         target_language="en",
     )
-    caller_clip = wav_8k(tmp_path / "caller.wav", FLEURS_DIR / "fleurs-es-000.ogg", seconds=6)
+    caller_clip = wav_8k(tmp_path / "caller.wav", FLEURS_DIR / "fleurs-es-000.ogg", seconds=4)
     english, _ = mulaw_clip("en", 1)  # a long turn: its translation plays for many seconds
     scenario = parse(
         {
@@ -149,7 +149,7 @@ async def test_streamdouble_caller_hears_the_agent_translated_and_barge_in_clear
                 {"expect": "audio"},
                 {"say": str(caller_clip)},
                 {"expect": "clear"},
-                {"wait": 6.0},
+                {"wait": 2.0},
             ],
         }
     )

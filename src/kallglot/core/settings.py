@@ -105,9 +105,6 @@ class Settings(BaseSettings):
     telephony_media_idle_seconds: float = Field(
         default=15.0, gt=0, description="a media stream silent this long is closed"
     )
-    webrtc_turn_url: str | None = Field(default=None, description="turn:host:3478 for agents")
-    webrtc_turn_username: str | None = None
-    webrtc_turn_password: SecretStr | None = None
     # --- end telephony transports -----------------------------------------------------------
 
     @field_validator("database_url")
