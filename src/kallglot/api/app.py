@@ -33,6 +33,7 @@ from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 from kallglot.scale import failover as scale
+from kallglot.telephony import transports as telephony
 from kallglot.telephony.numbers.api import routers as numbers_routers
 from kallglot.web import install_web
 
@@ -51,7 +52,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = start_retention_task(sessions, settings.retention_interval_seconds)
-        async with realtime_lifecycle.running(app, settings), scale.running(app, settings):
+        async with (
+            realtime_lifecycle.running(app, settings),
+            scale.running(app, settings),
+            telephony.running(app),
+        ):
             yield
         if retention is not None:
             retention.cancel()
@@ -94,5 +99,6 @@ def create_app(
     billing_install.install(app, settings)
     app.include_router(billing_routes.router)
     app.include_router(billing_routes.analytics_router)
+    telephony.install(app, settings)
     install_web(app)
     return app

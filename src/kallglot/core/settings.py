@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     speech_asr_beam_size: int = Field(default=3, ge=1, description="beam for finals; 1 = greedy")
     speech_max_audio_seconds: float = Field(default=600.0, gt=0)
     # --- end speech -----------------------------------------------------------------------
+    # --- telephony transports ---------------------------------------------------------------
+    telephony_media_idle_seconds: float = Field(
+        default=15.0, gt=0, description="a media stream silent this long is closed"
+    )
+    # --- end telephony transports -----------------------------------------------------------
 
     @field_validator("database_url")
     @classmethod

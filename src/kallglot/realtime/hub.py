@@ -147,6 +147,14 @@ class RealtimeHub:
         self._warned: set[str] = set()
         self._lock = asyncio.Lock()
 
+    async def authenticate(self, session_id: str, token: str) -> CallSession:
+        """The session a stream token opens (see :func:`service.authenticate_stream`)."""
+        return await asyncio.to_thread(self._authenticate, session_id, token)
+
+    def _authenticate(self, session_id: str, token: str) -> CallSession:
+        with self.sessions() as db:
+            return service.authenticate_stream(db, session_id, token)
+
     async def attach(self, call: CallSession) -> tuple[CallRuntime, DatabaseCallStore]:
         """The call's runtime, started on first connection (admission-controlled)."""
         async with self._lock:

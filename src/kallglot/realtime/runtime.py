@@ -43,6 +43,7 @@ from kallglot.speech.audio import FRAME_BYTES, SAMPLE_RATE, AudioFrame
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,17 @@ class CallRuntime:
             self._directions[audio.speaker] = direction
         self._last_activity = time.monotonic()
         direction.accept(audio)
+
+    async def dtmf(self, speaker: Party, digit: str, duration_ms: int | None = None) -> None:
+        """A key pressed on a party's phone (RFC 4733 event, SIP INFO or a carrier's message)."""
+        if len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            raise ProtocolError("invalid_message", "A DTMF digit is one of 0-9, *, #, A-D.")
+        self._last_activity = time.monotonic()
+        await self.broadcast(
+            event(
+                "dtmf", self.id, speaker=speaker.value, digit=digit.upper(), duration_ms=duration_ms
+            )
+        )
 
     @property
     def idle_seconds(self) -> float:

@@ -41,6 +41,14 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def issue_stream_token(call: CallSession, ttl: timedelta) -> StreamGrant:
+    """A new stream token for the session (the previous one stops working); stored hashed."""
+    grant = StreamGrant(new_token(STREAM_TOKEN_PREFIX), utcnow() + ttl)
+    call.stream_token_hash = _token_hash(grant.token)
+    call.stream_token_expires_at = grant.expires_at
+    return grant
+
+
 def create_session(
     db: Session,
     organization_id: str,
@@ -48,7 +56,6 @@ def create_session(
     stream_token_ttl: timedelta,
 ) -> tuple[CallSession, StreamGrant]:
     now = utcnow()
-    grant = StreamGrant(new_token(STREAM_TOKEN_PREFIX), now + stream_token_ttl)
     routing = request.routing.model_dump(exclude_none=True) if request.routing else None
     call = CallSession(
         id=new_id("sess"),
@@ -61,11 +68,10 @@ def create_session(
         routing=routing,
         recording_enabled=request.recording.enabled,
         session_metadata=request.metadata,
-        stream_token_hash=_token_hash(grant.token),
-        stream_token_expires_at=grant.expires_at,
         created_at=now,
         last_activity_at=now,
     )
+    grant = issue_stream_token(call, stream_token_ttl)
     db.add(call)
     db.add(
         SessionTransition(

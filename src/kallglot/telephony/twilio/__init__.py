@@ -1,0 +1,1 @@
+"""Twilio-compatible media streams (TwiML voice webhook and the Media Streams WebSocket)."""

@@ -1,0 +1,186 @@
+"""The Twilio Media Streams endpoint against bad peers and against streamdouble, an
+independent Media Streams simulator, on a real server with the real speech engines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from sqlalchemy import select
+from streamdouble.api import run_scenario
+from streamdouble.scenario import parse
+from streamdouble.session import SessionConfig
+from websockets.exceptions import ConnectionClosed
+
+from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.models import CallSession
+from kallglot.speech.audio import decode_file, resample
+from tests.conftest import FLEURS_DIR, MigratedDatabase, sqlite_only
+from tests.realtime.conftest import (
+    Collected,
+    LiveServer,
+    collect,
+    mulaw_clip,
+    new_session,
+    send_mulaw,
+)
+
+pytestmark = [sqlite_only, pytest.mark.timeout(300)]
+
+
+def start_event(token: str) -> str:
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": "MZ" + "0" * 32,
+            "start": {
+                "streamSid": "MZ" + "0" * 32,
+                "callSid": "CA" + "0" * 32,
+                "tracks": ["inbound"],
+                "customParameters": {"token": token},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
+    )
+
+
+async def drain(ws: Any) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), timeout=20)
+
+
+async def closed_with(ws: Any) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        await drain(ws)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def settled(server: LiveServer, session_id: str, database: MigratedDatabase) -> str:
+    """The stored status once nothing of the call is live on the node any more (an ending
+    call first finishes what was said, then is stored as ended)."""
+    hub: RealtimeHub = server.app.state.realtime
+    status = ""
+    for _ in range(600):
+        with database.sessions() as db:
+            status = db.scalars(
+                select(CallSession.status).where(CallSession.id == session_id)
+            ).one()
+        live = session_id in hub.runtimes
+        if not live and status in ("created", "ended", "failed"):
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the call is still {status}")
+
+
+async def test_garbage_closes_the_stream_and_ends_its_call(
+    live_server: LiveServer, database: MigratedDatabase, organization_id: str
+) -> None:
+    session_id, token = new_session(database, organization_id, mode="transcription")
+    url = f"{live_server.ws_url}/v1/telephony/twilio/media/{session_id}"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(start_event(token))
+        await ws.send("this is not JSON {")
+        assert await closed_with(ws) == 1007
+    assert await settled(live_server, session_id, database) == "ended"
+
+
+async def test_a_stream_that_stops_sending_is_closed_and_its_call_ended(
+    live_server: LiveServer, database: MigratedDatabase, organization_id: str
+) -> None:
+    session_id, token = new_session(database, organization_id, mode="transcription")
+    url = f"{live_server.ws_url}/v1/telephony/twilio/media/{session_id}"
+    async with websockets.connect(url) as ws:
+        await ws.send(start_event(token))
+        assert await closed_with(ws) == 1000  # after telephony_media_idle_seconds of nothing
+    assert await settled(live_server, session_id, database) == "ended"
+
+
+async def test_a_wrong_token_is_refused_and_the_session_untouched(
+    live_server: LiveServer, database: MigratedDatabase, organization_id: str
+) -> None:
+    session_id, token = new_session(database, organization_id, mode="transcription")
+    url = f"{live_server.ws_url}/v1/telephony/twilio/media/{session_id}"
+    async with websockets.connect(url) as ws:
+        await ws.send(start_event(token + "x"))
+        assert await closed_with(ws) == 4401
+    assert await settled(live_server, session_id, database) == "created"
+
+
+def wav_8k(path: Path, source: Path, seconds: float | None = None) -> Path:
+    samples = resample(decode_file(source), 16000, 8000)
+    if seconds is not None:
+        samples = samples[: int(seconds * 8000)]
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.mark.slow
+async def test_streamdouble_caller_hears_the_agent_translated_and_barge_in_clears(
+    live_server: LiveServer, database: MigratedDatabase, organization_id: str, tmp_path: Path
+) -> None:
+    session_id, token = new_session(
+        database,
+        organization_id,
+        mode="bidirectional_translation",
+        source_language="es",
+        target_language="en",
+    )
+    caller_clip = wav_8k(tmp_path / "caller.wav", FLEURS_DIR / "fleurs-es-000.ogg", seconds=4)
+    english, _ = mulaw_clip("en", 1)  # a long turn: its translation plays for many seconds
+    scenario = parse(
+        {
+            "name": "the agent greets, the caller talks over the translation",
+            "steps": [
+                {"dtmf": "5"},
+                {"wait_for": {"event": "audio", "timeout": 120}},
+                {"expect": "audio"},
+                {"say": str(caller_clip)},
+                {"expect": "clear"},
+                {"wait": 2.0},
+            ],
+        }
+    )
+    agent_events = Collected()
+    agent_url = f"{live_server.ws_url}/v1/sessions/{session_id}/connect?token={token}&party=agent"
+    async with websockets.connect(agent_url) as agent:
+        reader = asyncio.create_task(collect(agent, agent_events))
+        caller = asyncio.create_task(
+            run_scenario(
+                f"{live_server.ws_url}/v1/telephony/twilio/media/{session_id}",
+                scenario,
+                config=SessionConfig(
+                    custom_parameters={"token": token},
+                    response_timeout_s=120,
+                    max_call_s=240,
+                ),
+            )
+        )
+        await asyncio.sleep(1)
+        speaking = send_mulaw(agent, "agent", english, speed=4.0)
+        with contextlib.suppress(ConnectionClosed):  # the caller hangs up first: call over
+            await speaking
+        report = await asyncio.wait_for(caller, timeout=260)
+        await asyncio.wait_for(reader, timeout=60)
+
+    result = report.result
+    assert result.violations == []
+    assert result.failed_expectations == []
+    assert result.audio_duration_s > 1.0  # the agent's words, translated, reached the phone
+    assert result.clears_received >= 1
+    assert result.marks_received and set(result.marks_echoed) <= set(result.marks_received)
+    assert agent_events.of("dtmf", speaker="caller", digit="5")
+    assert agent_events.of("speech.started", speaker="caller")  # the phone's audio got in
+    assert await settled(live_server, session_id, database) == "ended"  # the caller hung up
