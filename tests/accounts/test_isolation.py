@@ -24,6 +24,13 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/kyc/bundles/{bundle_id}"): {"details": {"company_name": "X GmbH"}},
     ("PUT", "/v1/routing/queues/{queue_id}"): {"name": "Support"},
     ("PATCH", "/v1/routing/agents/{agent_id}"): {"languages": ["de"]},
+    ("POST", "/v1/privacy/requests/{request_id}/verify"): {"code": "123456"},
+    ("POST", "/v1/privacy/requests/{request_id}/attest"): {"note": "ID card seen"},
+    ("POST", "/v1/privacy/requests/{request_id}/extend"): {"months": 1, "reason": "complex"},
+    ("POST", "/v1/privacy/requests/{request_id}/reject"): {"reason": "manifestly unfounded"},
+    ("POST", "/v1/privacy/requests/{request_id}/execute"): {},
+    ("PUT", "/v1/privacy/retention/{retention_class}"): {"days": 30},
+    ("POST", "/v1/privacy/legal-requests/{request_id}/decision"): {"decision": "refused"},
 }
 
 

@@ -1,5 +1,9 @@
 """Schemathesis against the app's own OpenAPI schema, in process: a bounded fuzz of
-every operation with an owner's API key. No 5xx, and documented responses match."""
+every operation with an owner's API key. No 5xx, and documented responses match.
+
+The one 5xx that is not a bug: 503 for an integration this test server has no credentials for
+(Stripe, Twilio), answered with the documented envelope.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,28 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis import Case, Response
+from schemathesis.checks import CheckContext, not_a_server_error, response_schema_conformance
 
 from tests.conftest import sqlite_only
 from tests.factories import Identity
 
 EXAMPLES_PER_OPERATION = 2
-CHECKS = [not_a_server_error, response_schema_conformance]
+UNCONFIGURED_INTEGRATION_CODES = {"billing_unavailable", "twilio_not_configured"}
+
+
+@schemathesis.check
+def not_a_server_error_but_unconfigured_integrations(
+    ctx: CheckContext, response: Response, case: Case
+) -> bool | None:
+    if response.status_code == 503:
+        code = response.json().get("error", {}).get("code")
+        if code in UNCONFIGURED_INTEGRATION_CODES:
+            return None
+    return not_a_server_error(ctx, response, case)
+
+
+CHECKS = [not_a_server_error_but_unconfigured_integrations, response_schema_conformance]
 
 
 @sqlite_only

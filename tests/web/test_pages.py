@@ -12,17 +12,9 @@ from kallglot.accounts.dependencies import endpoints
 from kallglot.web.pages import PAGES, STATIC_DIR
 from tests.conftest import sqlite_only
 
-# Admin pages built ahead of their APIs (billing, privacy requests): they show a
-# "not available" state until these routes exist. Wiring one = removing it from here.
-AWAITING_API = {
-    "/v1/billing/subscription",
-    "/v1/billing/usage",
-    "/v1/billing/invoices",
-    "/v1/privacy/retention",
-    "/v1/privacy/legal-holds",
-    "/v1/privacy/requests",
-    "/v1/privacy/subprocessors",
-}
+# Admin pages built ahead of their APIs show a "not available" state until the routes exist;
+# list such paths here (none today). Wiring one = removing it from here.
+AWAITING_API: set[str] = set()
 API_REFERENCE = re.compile(r'data-(?:source|api|options|facts|load)="(/v1/[^"?]*)"')
 
 
