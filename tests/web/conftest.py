@@ -81,7 +81,9 @@ def agent_microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: a live sync_playwright keeps its event loop running in this thread, which
+# would break every asyncio test that runs after the browser tests.
+@pytest.fixture(scope="module")
 def browser(agent_microphone: Path) -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is not installed (deploy/apt-packages.txt)"
