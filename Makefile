@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: run test setup system models lint typecheck pytest lock bench clean migration security assets
+.PHONY: run test setup system models lint typecheck pytest lock bench clean migration security assets fuzz check
 
 run: setup
 	$(BIN)/kallglot db upgrade
@@ -53,6 +53,12 @@ security: $(INSTALLED)
 
 pytest: $(INSTALLED)
 	$(BIN)/pytest
+
+# Schemathesis against the app's OpenAPI schema (bounded); `make check` = bandit + this.
+fuzz: $(INSTALLED)
+	$(BIN)/pytest -m fuzz tests/security
+
+check: security fuzz
 
 # Re-pin every dependency after editing pyproject.toml.
 lock:

@@ -7,6 +7,7 @@ The one 5xx that is not a bug: 503 for an integration this test server has no cr
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,6 +36,7 @@ def not_a_server_error_but_unconfigured_integrations(
 CHECKS = [not_a_server_error_but_unconfigured_integrations, response_schema_conformance]
 
 
+@pytest.mark.fuzz
 @sqlite_only
 def test_no_operation_answers_5xx_or_breaks_its_documented_schema(
     app: FastAPI, identity: Identity
