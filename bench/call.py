@@ -243,7 +243,8 @@ async def main() -> None:
     print(
         f"all: p50 {_fmt(overall['p50'])} s, p95 {_fmt(overall['p95'])} s,"
         f" WER {summary['wer']:.3f}, RTF {summary['rtf']:.2f},"
-        f" server peak memory {summary['server_peak_memory_mb']} MB, errors {summary['errors']}"
+        f" server peak memory {_fmt(summary['server_peak_memory_mb']).strip()} MB,"
+        f" errors {summary['errors']}"
     )
     if args.json:
         print(json.dumps(summary))

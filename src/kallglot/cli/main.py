@@ -75,6 +75,10 @@ def serve(
     if make_url(settings.effective_database_url).get_backend_name() == "sqlite":
         migrate.upgrade(settings.effective_database_url)
     settings.master_key_bytes()
+    if "public_base_url" not in settings.model_fields_set:
+        # Stream URLs handed to clients must point at the port actually served.
+        scheme = "https" if tls_cert else "http"
+        settings = settings.model_copy(update={"public_base_url": f"{scheme}://{host}:{port}"})
     from kallglot.api.app import create_app
 
     uvicorn.run(
