@@ -2,7 +2,7 @@
 
 Plays a FLEURS clip as the caller and another as the agent over the session
 WebSocket (20 ms mu-law frames, paced at real time), and prints per direction:
-median and p95 end of speech → first translated audio, the word error rate of
+median and p95 end of speech → first translated audio (and → ASR final), the word error rate of
 the final transcripts, the real-time factor, and the server's peak memory.
 
     python bench/call.py --base-url http://127.0.0.1:8000 [--concurrent N] [--pair es-en] [--json]
@@ -46,6 +46,7 @@ class Direction:
     reference: str
     finals: list[str] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
+    asr_final_s: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -111,7 +112,9 @@ async def listen(ws: Any, directions: dict[str, Direction], errors: list[str]) -
         if kind == "transcript.final":
             directions[message["speaker"]].finals.append(message["text"])
         elif kind == "latency" and message.get("first_audio_ms") is not None:
-            directions[message["speaker"]].latencies_s.append(message["first_audio_ms"] / 1000)
+            direction = directions[message["speaker"]]
+            direction.latencies_s.append(message["first_audio_ms"] / 1000)
+            direction.asr_final_s.append(message["asr_final_ms"] / 1000)
         elif kind == "session.error":
             errors.append(message["code"])
         elif kind == "session.ended":
@@ -192,12 +195,14 @@ def summarise(results: list[CallResult], base_url: str) -> dict[str, Any]:
     hypotheses: list[str] = []
     for speaker in ("caller", "agent"):
         latencies = [s for r in results for s in r.directions[speaker].latencies_s]
+        asr_finals = [s for r in results for s in r.directions[speaker].asr_final_s]
         refs = [r.directions[speaker].reference for r in results]
         hyps = [" ".join(r.directions[speaker].finals) for r in results]
         per_direction[speaker] = {
             "language": results[0].directions[speaker].language,
             "utterances": len(latencies),
             "latency_s": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+            "asr_final_s": {"p50": percentile(asr_finals, 50), "p95": percentile(asr_finals, 95)},
             "wer": round(word_error_rate(refs, hyps), 3),
         }
         all_latencies += latencies
@@ -232,12 +237,16 @@ async def main() -> None:
     )
     summary = summarise(list(results), args.base_url)
     print(f"{summary['calls']} call(s), pair {args.pair}, clip {args.clip}")
-    print(f"{'direction':<10} {'lang':<5} {'utts':>4} {'p50 s':>7} {'p95 s':>7} {'WER':>6}")
+    print(
+        f"{'direction':<10} {'lang':<5} {'utts':>4} {'p50 s':>7} {'p95 s':>7}"
+        f" {'asr p50':>7} {'asr p95':>7} {'WER':>6}"
+    )
     for speaker, figures in summary["directions"].items():
-        lat = figures["latency_s"]
+        lat, asr = figures["latency_s"], figures["asr_final_s"]
         print(
             f"{speaker:<10} {figures['language']:<5} {figures['utterances']:>4} "
-            f"{_fmt(lat['p50'])} {_fmt(lat['p95'])} {figures['wer']:>6.3f}"
+            f"{_fmt(lat['p50'])} {_fmt(lat['p95'])} {_fmt(asr['p50'])} {_fmt(asr['p95'])}"
+            f" {figures['wer']:>6.3f}"
         )
     overall = summary["latency_s"]
     print(

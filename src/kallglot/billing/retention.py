@@ -6,8 +6,6 @@ HGB §257 / AO §147), then deleted with the buyer details frozen into each invo
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-
 from kallglot.billing.models import Invoice, UsageRecord
 from kallglot.privacy.retention import (
     PurgeBatch,
@@ -32,28 +30,9 @@ default_registry.register_class(
 
 @purger("billing_records")
 def purge_invoices(batch: PurgeBatch) -> int:
-    ids = batch.session.scalars(
-        select(Invoice.id)
-        .where(
-            Invoice.organization_id == batch.organization_id,
-            Invoice.issued_at < batch.cutoff,
-            Invoice.id.not_in(batch.held_refs("invoice")),
-        )
-        .limit(batch.limit)
-    ).all()
-    batch.session.execute(delete(Invoice).where(Invoice.id.in_(ids)))
-    return len(ids)
+    return batch.delete_expired(Invoice, Invoice.issued_at, held=(Invoice.id, "invoice"))
 
 
 @purger("billing_records")
 def purge_usage_records(batch: PurgeBatch) -> int:
-    ids = batch.session.scalars(
-        select(UsageRecord.id)
-        .where(
-            UsageRecord.organization_id == batch.organization_id,
-            UsageRecord.created_at < batch.cutoff,
-        )
-        .limit(batch.limit)
-    ).all()
-    batch.session.execute(delete(UsageRecord).where(UsageRecord.id.in_(ids)))
-    return len(ids)
+    return batch.delete_expired(UsageRecord, UsageRecord.created_at)

@@ -33,18 +33,15 @@ def _settings() -> Settings:
 
 def _in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
     from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
 
     install_keyring(Keyring.from_settings(settings))
-    engine = build_engine(settings.effective_database_url)
     try:
-        with transaction(session_factory(engine)) as db:
+        with database_transaction(settings.effective_database_url) as db:
             return work(db)
     except KallglotError as exc:
         typer.echo(f"kallglot: {exc.message}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 @billing_app.command("meter")

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import select
 
 from kallglot.core.settings import Settings
-from kallglot.db.engine import build_engine, session_factory, transaction
+from kallglot.db.engine import database_transaction
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
@@ -34,12 +34,8 @@ def audit_verify(
     """Recompute the hash chains; exit 1 naming the first broken record of each bad chain."""
     from kallglot import audit
 
-    engine = build_engine(_settings().effective_database_url)
-    try:
-        with session_factory(engine)() as session:
-            reports = audit.verify(session, organization)
-    finally:
-        engine.dispose()
+    with database_transaction(_settings().effective_database_url) as session:
+        reports = audit.verify(session, organization)
     broken = False
     for report in reports:
         if report.ok:
@@ -60,38 +56,30 @@ def mail_outbox(
     """Show the mail that was kept in the outbox (no SMTP configured, or SMTP refused it)."""
     from kallglot.mail.models import OutboxMessage
 
-    engine = build_engine(_settings().effective_database_url)
-    try:
-        with session_factory(engine)() as session:
-            messages = session.scalars(
-                select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-            ).all()
-            if not messages:
-                typer.echo("the outbox is empty")
-            for message in messages:
-                typer.echo(
-                    f"--- {message.id}  {message.created_at:%Y-%m-%d %H:%M:%S}Z  [{message.status}]"
-                )
-                typer.echo(f"To: {message.to_address}")
-                typer.echo(f"Subject: {message.subject}")
-                typer.echo("")
-                typer.echo(message.body)
-    finally:
-        engine.dispose()
+    with database_transaction(_settings().effective_database_url) as session:
+        messages = session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        ).all()
+        if not messages:
+            typer.echo("the outbox is empty")
+        for message in messages:
+            typer.echo(
+                f"--- {message.id}  {message.created_at:%Y-%m-%d %H:%M:%S}Z  [{message.status}]"
+            )
+            typer.echo(f"To: {message.to_address}")
+            typer.echo(f"Subject: {message.subject}")
+            typer.echo("")
+            typer.echo(message.body)
 
 
 def seed_demo(settings: Settings) -> None:
     """``kallglot demo seed``: the demo organization, its accounts, the credentials file."""
     from kallglot.accounts.demo import credentials_path, seed_demo_accounts, write_credentials
 
-    engine = build_engine(settings.effective_database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            organization, credentials = seed_demo_accounts(session, settings)
-            typer.echo(f"demo organization {organization.id} ({organization.name})")
-        if credentials is not None:
-            write_credentials(settings, credentials)
-        if settings.env != "production":
-            typer.echo(f"demo credentials in {credentials_path(settings)}")
-    finally:
-        engine.dispose()
+    with database_transaction(settings.effective_database_url) as session:
+        organization, credentials = seed_demo_accounts(session, settings)
+    typer.echo(f"demo organization {organization.id} ({organization.name})")
+    if credentials is not None:
+        write_credentials(settings, credentials)
+    if settings.env != "production":
+        typer.echo(f"demo credentials in {credentials_path(settings)}")

@@ -61,15 +61,14 @@ def register_sip(
     from kallglot import audit
     from kallglot.core.clock import utcnow
     from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
     from kallglot.telephony.carriers.sip_trunk import SipTrunkCarrier
     from kallglot.telephony.numbers import service
 
     settings = _settings()
     install_keyring(Keyring.from_settings(settings))
-    engine = build_engine(settings.effective_database_url)
     try:
-        with transaction(session_factory(engine)) as session:
+        with database_transaction(settings.effective_database_url) as session:
             number = service.order(
                 session,
                 organization_id,
@@ -94,24 +93,18 @@ def register_sip(
     except KallglotError as exc:
         typer.echo(f"kallglot: {exc.message}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 @numbers_app.command("expire-bundles")
 def expire_bundles() -> None:
     """Move approved KYC bundles past their expiry date to ``expired``."""
     from kallglot.core.clock import utcnow
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
     from kallglot.telephony.kyc.service import expire_due
 
     settings = _settings()
-    engine = build_engine(settings.effective_database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            expired = expire_due(session, utcnow(), settings.kyc_retention_years)
-    finally:
-        engine.dispose()
+    with database_transaction(settings.effective_database_url) as session:
+        expired = expire_due(session, utcnow(), settings.kyc_retention_years)
     typer.echo(f"expired {len(expired)} bundles")
 
 
@@ -121,38 +114,34 @@ def refresh_bundles() -> None:
     from kallglot import audit
     from kallglot.core.clock import utcnow
     from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
     from kallglot.telephony.carriers import carrier_from_settings
     from kallglot.telephony.kyc import service
 
     settings = _settings()
     install_keyring(Keyring.from_settings(settings))
-    engine = build_engine(settings.effective_database_url)
     decided = 0
-    try:
-        with transaction(session_factory(engine)) as session:
-            for bundle in service.pending(session):
-                try:
-                    carrier = carrier_from_settings(settings, bundle.carrier)
-                    moved = service.refresh(
-                        bundle,
-                        carrier,
-                        utcnow(),
-                        validity_days=settings.kyc_bundle_validity_days,
-                        retention_years=settings.kyc_retention_years,
-                    )
-                except KallglotError as exc:
-                    typer.echo(f"{bundle.id}: {exc.code}", err=True)
-                    continue
-                if moved is not None:
-                    decided += 1
-                    audit.record(
-                        session,
-                        audit.SystemActor(organization_id=bundle.organization_id),
-                        "kyc.decided",
-                        target=("kyc_bundle", bundle.id),
-                        changes={"status": moved[0], "reason": moved[1]},
-                    )
-    finally:
-        engine.dispose()
+    with database_transaction(settings.effective_database_url) as session:
+        for bundle in service.pending(session):
+            try:
+                carrier = carrier_from_settings(settings, bundle.carrier)
+                moved = service.refresh(
+                    bundle,
+                    carrier,
+                    utcnow(),
+                    validity_days=settings.kyc_bundle_validity_days,
+                    retention_years=settings.kyc_retention_years,
+                )
+            except KallglotError as exc:
+                typer.echo(f"{bundle.id}: {exc.code}", err=True)
+                continue
+            if moved is not None:
+                decided += 1
+                audit.record(
+                    session,
+                    audit.SystemActor(organization_id=bundle.organization_id),
+                    "kyc.decided",
+                    target=("kyc_bundle", bundle.id),
+                    changes={"status": moved[0], "reason": moved[1]},
+                )
     typer.echo(f"{decided} bundles decided")

@@ -40,14 +40,12 @@ def keys_rotate(
     run this, then remove the old key from KALLGLOT_PREVIOUS_MASTER_KEYS.
     """
     from kallglot.crypto.keyring import Keyring
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_sessions, transaction
 
     settings = _settings()
     keyring = Keyring.from_settings(settings)
-    engine = build_engine(settings.effective_database_url)
-    sessions = session_factory(engine)
     total = 0
-    try:
+    with database_sessions(settings.effective_database_url) as sessions:
         while True:
             with transaction(sessions) as session:
                 done = keyring.rotate(session, batch_size)
@@ -56,8 +54,6 @@ def keys_rotate(
                 break
         with transaction(sessions) as session:
             usage = keyring.master_key_usage(session)
-    finally:
-        engine.dispose()
     typer.echo(f"re-wrapped {total} data keys under {keyring.wrapper.current_key_id}")
     for master_key_id, count in sorted(usage.items()):
         typer.echo(f"  {master_key_id}: {count} live data keys")
@@ -67,16 +63,12 @@ def keys_rotate(
 def keys_status() -> None:
     """How many live data keys each master key wraps."""
     from kallglot.crypto.keyring import Keyring
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
 
     settings = _settings()
     keyring = Keyring.from_settings(settings)
-    engine = build_engine(settings.effective_database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            usage = keyring.master_key_usage(session)
-    finally:
-        engine.dispose()
+    with database_transaction(settings.effective_database_url) as session:
+        usage = keyring.master_key_usage(session)
     typer.echo(f"current master key: {keyring.wrapper.current_key_id}")
     for master_key_id, count in sorted(usage.items()):
         typer.echo(f"  {master_key_id}: {count} live data keys")
@@ -88,17 +80,14 @@ def retention_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Delete all personal data past its retention period (safe to run again at any time)."""
-    from kallglot.db.engine import build_engine, session_factory
+    from kallglot.db.engine import database_sessions
     from kallglot.privacy.purgers import load_purgers
     from kallglot.privacy.retention import run_purge
 
     settings = _settings()
     load_purgers()
-    engine = build_engine(settings.effective_database_url)
-    try:
-        report = run_purge(session_factory(engine), batch_size=batch_size)
-    finally:
-        engine.dispose()
+    with database_sessions(settings.effective_database_url) as sessions:
+        report = run_purge(sessions, batch_size=batch_size)
     if as_json:
         typer.echo(
             json.dumps(
@@ -140,22 +129,18 @@ def subprocessor_add(
     ],
 ) -> None:
     """Announce a sub-processor: listed publicly now, in force in 14 days; owners are mailed."""
-    from kallglot.db.engine import build_engine, session_factory, transaction
+    from kallglot.db.engine import database_transaction
     from kallglot.privacy.subprocessors import add_subprocessor
 
     settings = _settings()
-    engine = build_engine(settings.effective_database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            entry, notified = add_subprocessor(
-                session,
-                settings,
-                name=name,
-                purpose=purpose,
-                location=location,
-                data_categories=category,
-                dpa_url=dpa_url,
-            )
-    finally:
-        engine.dispose()
+    with database_transaction(settings.effective_database_url) as session:
+        entry, notified = add_subprocessor(
+            session,
+            settings,
+            name=name,
+            purpose=purpose,
+            location=location,
+            data_categories=category,
+            dpa_url=dpa_url,
+        )
     typer.echo(f"{entry.name}: effective {entry.effective_at:%Y-%m-%d}; {notified} owners notified")

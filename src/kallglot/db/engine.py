@@ -50,6 +50,23 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def database_sessions(url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on an engine of its own for one command; the engine is closed on exit."""
+    engine = build_engine(url)
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database_transaction(url: str) -> Iterator[Session]:
+    """One transaction on an engine of its own: a command's unit of work."""
+    with database_sessions(url) as sessions, transaction(sessions) as session:
+        yield session
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back (leaving nothing half-written) on error."""
     with factory() as session, session.begin():

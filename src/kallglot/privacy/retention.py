@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, delete, select, text
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from kallglot.accounts.models import Organization
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError, ValidationFailedError
 from kallglot.core.ids import new_id
+from kallglot.db.base import Base
 from kallglot.db.engine import transaction
 from kallglot.privacy.models import LegalHold, PurgeRun, RetentionOverride
 
@@ -91,6 +92,38 @@ class PurgeBatch:
     def held_refs(self, object_type: str) -> frozenset[str]:
         """Refs of held objects of one type, e.g. ``batch.held_refs("call")``."""
         return frozenset(ref for kind, ref in self.held_objects if kind == object_type)
+
+    def expired_ids(
+        self,
+        model: type[Base],
+        stamped: QueryableAttribute[datetime] | QueryableAttribute[datetime | None],
+        *conditions: ColumnElement[bool],
+        held: tuple[QueryableAttribute[str], str] | None = None,
+    ) -> list[str]:
+        """Ids of at most ``limit`` rows of ``model`` of this organization whose ``stamped``
+        time is before the cutoff, that meet ``conditions`` and whose ``held`` column
+        (with its legal-hold object type, e.g. ``(CallRecord.id, "call")``) is not held."""
+        columns = model.__table__.c
+        query = select(columns.id).where(
+            columns.organization_id == self.organization_id, stamped < self.cutoff, *conditions
+        )
+        if held is not None:
+            column, object_type = held
+            query = query.where(column.not_in(self.held_refs(object_type)))
+        return list(self.session.scalars(query.limit(self.limit)))
+
+    def delete_expired(
+        self,
+        model: type[Base],
+        stamped: QueryableAttribute[datetime] | QueryableAttribute[datetime | None],
+        *conditions: ColumnElement[bool],
+        held: tuple[QueryableAttribute[str], str] | None = None,
+    ) -> int:
+        """Delete what :meth:`expired_ids` finds; returns how many rows went."""
+        ids = self.expired_ids(model, stamped, *conditions, held=held)
+        if ids:
+            self.session.execute(delete(model).where(model.__table__.c.id.in_(ids)))
+        return len(ids)
 
 
 Purger = Callable[[PurgeBatch], int]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kallglot.accounts.dependencies import require
@@ -125,44 +125,24 @@ def get_recording_audio(
 def purge_recordings(batch: PurgeBatch) -> int:
     from kallglot.core.settings import get_settings
 
-    held = batch.held_refs("call")
-    expired = batch.session.scalars(
-        select(Recording)
-        .where(
-            Recording.organization_id == batch.organization_id,
-            Recording.created_at < batch.cutoff,
-            Recording.session_id.not_in(held),
-        )
-        .limit(batch.limit)
-    ).all()
+    ids = batch.expired_ids(Recording, Recording.created_at, held=(Recording.session_id, "call"))
     blobs = EncryptedBlobStore.from_settings(get_settings())
-    for recording in expired:
+    for recording in batch.session.scalars(select(Recording).where(Recording.id.in_(ids))):
         blobs.delete(recording.blob_id)
         batch.session.delete(recording)
-    return len(expired)
+    return len(ids)
 
 
 @purger("transcripts")
 def purge_transcripts(batch: PurgeBatch) -> int:
     from kallglot.realtime.models import TranscriptTurn, UtteranceTiming
 
-    held = batch.held_refs("call")
-    ids = batch.session.scalars(
-        select(TranscriptTurn.id)
-        .where(
-            TranscriptTurn.organization_id == batch.organization_id,
-            TranscriptTurn.created_at < batch.cutoff,
-            TranscriptTurn.session_id.not_in(held),
-        )
-        .limit(batch.limit)
-    ).all()
-    if ids:
-        batch.session.execute(delete(TranscriptTurn).where(TranscriptTurn.id.in_(ids)))
-    timings = batch.session.execute(
-        delete(UtteranceTiming).where(
-            UtteranceTiming.organization_id == batch.organization_id,
-            UtteranceTiming.speech_ended_at < batch.cutoff,
-            UtteranceTiming.session_id.not_in(held),
-        )
+    turns = batch.delete_expired(
+        TranscriptTurn, TranscriptTurn.created_at, held=(TranscriptTurn.session_id, "call")
     )
-    return len(ids) + int(getattr(timings, "rowcount", 0) or 0)
+    timings = batch.delete_expired(
+        UtteranceTiming,
+        UtteranceTiming.speech_ended_at,
+        held=(UtteranceTiming.session_id, "call"),
+    )
+    return turns + timings

@@ -1,9 +1,9 @@
 """Streaming recognition on top of a non-streaming engine.
 
 Frames go through a VAD segmenter. While someone speaks, the growing utterance is
-re-decoded for a *partial* at most every ``partial_interval_ms`` and only when no
-other partial decode of this stream is running, so the cost is bounded (an utterance
-is cut at ``max_utterance_ms``). When speech ends, the whole utterance is decoded
+re-decoded for a *partial* (greedy, after waiting finals) at most every ``partial_interval_ms``
+and only when no other partial decode of this stream is running, so the cost is bounded
+(an utterance is cut at ``max_utterance_ms``). When speech ends, the whole utterance is decoded
 once, temperature 0: the *final* is stable and replaces every partial before it.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kallglot.speech.asr import SpeechToText, Transcript, whisper
-from kallglot.speech.audio import AudioFrame, Int16Array
+from kallglot.speech.audio import AudioFrame
 from kallglot.speech.errors import UnsupportedLanguageError
-from kallglot.speech.executor import run_blocking
+from kallglot.speech.executor import run_blocking, run_soon
 from kallglot.speech.langid import identify_language
 from kallglot.speech.vad import Segmenter, SegmenterOptions, SpeechSegment, make_vad
 
@@ -124,8 +124,9 @@ class Recognizer:
         self._last_partial_ms = length
         self._partial_span = (current.start_ms, current.end_ms)
         self._partial_generation = self._generation
+        # Greedy, and after every final waiting in the pool: a partial can wait, a final not.
         self._partial_task = asyncio.create_task(
-            self._decode(current.samples, self.language, beam_size=1)
+            run_soon(self.engine.transcribe, current.samples, self.language, beam_size=1)
         )
 
     def _collect_partial(self) -> list[RecognitionEvent]:
@@ -159,7 +160,7 @@ class Recognizer:
                 return []
             self.language = identified
         language = self.language
-        result = await self._decode(segment.samples, language)
+        result = await run_blocking(self.engine.transcribe, segment.samples, language)
         if not result.text:
             return []
         return [
@@ -167,7 +168,3 @@ class Recognizer:
                 "final", result.text, language, segment.start_ms, segment.end_ms, result.confidence
             )
         ]
-
-    async def _decode(self, samples: Int16Array, language: str, beam_size: int = 0) -> Transcript:
-        """Partials decode greedy (cheap); finals with the engine's beam (better)."""
-        return await run_blocking(self.engine.transcribe, samples, language, beam_size=beam_size)

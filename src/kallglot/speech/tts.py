@@ -17,7 +17,7 @@ import numpy as np
 
 from kallglot.speech.audio import SAMPLE_RATE, Int16Array, resample, to_int16
 from kallglot.speech.errors import EngineError, ModelNotInstalledError, UnsupportedLanguageError
-from kallglot.speech.executor import run_blocking
+from kallglot.speech.executor import run_blocking, run_soon
 
 MAX_TTS_CHARS = 5000
 ESPEAK_TIMEOUT_S = 30.0
@@ -52,10 +52,15 @@ class Synthesizer(Protocol):
 
 
 async def stream(synth: Synthesizer, text: str) -> AsyncIterator[Int16Array]:
-    """16 kHz PCM chunks of ``text``, first chunk as soon as its clause is ready."""
+    """16 kHz PCM chunks of ``text``, first chunk as soon as its clause is ready.
+
+    Only the first clause is waited for; the next ones are synthesised while it plays,
+    so they let other calls' waited-for work go first.
+    """
     text = text.strip()[:MAX_TTS_CHARS]
-    for clause in split_clauses(text):
-        samples = await run_blocking(synth.synthesize, clause)
+    for index, clause in enumerate(split_clauses(text)):
+        run = run_blocking if index == 0 else run_soon
+        samples = await run(synth.synthesize, clause)
         if samples.size:
             yield samples
 

@@ -21,17 +21,12 @@ def purge_kyc_bundles(batch: PurgeBatch) -> int:
     in_use = select(PhoneNumber.bundle_id).where(
         PhoneNumber.status == "active", PhoneNumber.bundle_id.is_not(None)
     )
-    ids = batch.session.scalars(
-        select(KycBundle.id)
-        .where(
-            KycBundle.organization_id == batch.organization_id,
-            KycBundle.retain_until.is_not(None),
-            KycBundle.retain_until < batch.cutoff,
-            KycBundle.id.not_in(in_use),
-            KycBundle.id.not_in(batch.held_refs("kyc_bundle")),
-        )
-        .limit(batch.limit)
-    ).all()
+    ids = batch.expired_ids(
+        KycBundle,
+        KycBundle.retain_until,
+        KycBundle.id.not_in(in_use),
+        held=(KycBundle.id, "kyc_bundle"),
+    )
     if not ids:
         return 0
     store = blob_store()
