@@ -18,7 +18,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
-from kallglot.core.settings import IceServer, Settings
+from kallglot.core.errors import ConfigurationError
+from kallglot.core.settings import IceServer, Settings, load_settings
 from kallglot.realtime.protocol import Party
 from kallglot.telephony.media.codecs import OPUS_FRAME_SAMPLES, OPUS_RATE
 from kallglot.telephony.webrtc import TranslatedSpeechTrack, WebRtcLegs, mono_pcm
@@ -90,6 +91,10 @@ async def test_the_offer_contract_and_its_errors(
             ({"type": "offer", "speaker": "agent"}, "sdp"),
             ({"type": "offer", "sdp": "v=0\r\nthis is no SDP\r\n", "speaker": "agent"}, "sdp"),
             ({"type": "offer", "sdp": video_only(offer), "speaker": "agent"}, "sdp"),
+            *(
+                ({"type": "offer", "sdp": truncated, "speaker": "agent"}, "sdp")
+                for truncated in truncated_lines(offer)
+            ),
         ):
             bad = await post(body)
             assert bad.status_code == 422, bad.text
@@ -121,6 +126,16 @@ async def test_the_offer_contract_and_its_errors(
     ), "the agent's connection outlived its peer"
 
 
+def truncated_lines(offer: str) -> list[str]:
+    """The offer with one line cut short: each trips aiortc's parser in a different way."""
+    cuts = {"v=0": "v=", "a=group:": "a=group", "m=audio": "m=", "a=setup:": "a=setup"}
+    lines = offer.split("\r\n")
+    return [
+        "\r\n".join(cut if line.startswith(prefix) else line for line in lines)
+        for prefix, cut in cuts.items()
+    ]
+
+
 def video_only(offer: str) -> str:
     """The offer with its audio section turned into a video one (no audio to answer)."""
     return offer.replace("m=audio", "m=video")
@@ -147,6 +162,22 @@ async def test_a_peer_that_never_connects_is_closed(
         await until(lambda: len(legs) == 0, 10, "a peer that never connected is still open")
     finally:
         await silent.close()
+
+
+def test_ice_servers_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "KALLGLOT_WEBRTC_ICE_SERVERS",
+        '[{"urls": "turn:turn.example.net:3478?transport=tcp", "username": "kg",'
+        ' "credential": "s3cret"}, {"urls": ["stun:stun.example.net:3478"]}]',
+    )
+    turn, stun = load_settings(env="test").webrtc_ice_servers
+    assert turn.urls == ["turn:turn.example.net:3478?transport=tcp"]
+    assert turn.credential is not None and turn.credential.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(turn)
+    assert stun.urls == ["stun:stun.example.net:3478"] and stun.username is None
+    monkeypatch.setenv("KALLGLOT_WEBRTC_ICE_SERVERS", '[{"urls": "https://turn.example.net"}]')
+    with pytest.raises(ConfigurationError, match="KALLGLOT_WEBRTC_ICE_SERVERS"):
+        load_settings(env="test")
 
 
 def test_ice_servers_come_only_from_the_settings() -> None:

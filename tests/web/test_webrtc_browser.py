@@ -43,17 +43,15 @@ INBOUND_AUDIO = """
 async () => {
   const found = [];
   for (const peer of window.kallglotPeers) {
+    const audio = { state: peer.connectionState, packets: 0, energy: 0 };
     const stats = await peer.getStats();
     stats.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
-        found.push({
-          state: peer.connectionState,
-          packets: s.packetsReceived,
-          energy: s.totalAudioEnergy,
-          seconds: s.totalSamplesDuration,
-        });
+        audio.packets = s.packetsReceived;
+        audio.energy = s.totalAudioEnergy ?? 0;
       }
     });
+    found.push(audio);
   }
   return found;
 }
@@ -73,6 +71,8 @@ def agent_microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def inbound_audio(page: Page) -> dict[str, Any]:
+    """The page's one peer: its state, and the audio received so far (none before the
+    first packet, when the browser has no inbound-rtp stats yet)."""
     found: list[dict[str, Any]] = page.evaluate(INBOUND_AUDIO)
     assert len(found) == 1, found
     return found[0]

@@ -35,15 +35,8 @@ from kallglot.telephony.webrtc.tracks import TranslatedSpeechTrack, mono_pcm
 
 logger = logging.getLogger(__name__)
 
-# What aiortc raises for an offer it cannot take (bad SDP, no usable codec, wrong type).
-_UNUSABLE_OFFER = (
-    ValueError,
-    KeyError,
-    IndexError,
-    InternalError,
-    InvalidAccessError,
-    OperationError,
-)
+# What aiortc raises for an offer it can parse but not answer (no common codec, wrong type).
+_UNANSWERABLE_OFFER = (ValueError, InternalError, InvalidAccessError, OperationError)
 
 
 def ice_configuration(servers: list[IceServer]) -> RTCConfiguration:
@@ -97,9 +90,13 @@ class WebRtcLeg:
         self.peer.on("connectionstatechange", self._on_connection_state)
         try:
             await self.peer.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        except _UNUSABLE_OFFER as exc:
+        # aiortc's SDP parser is no validator: a truncated line surfaces as whatever the
+        # parsing step tripped on (ValueError, KeyError, IndexError, AttributeError,
+        # AssertionError...). The offer is the only input here, so any of them means it is bad.
+        except Exception as exc:
+            logger.info("refusing a WebRTC offer: %s: %s", type(exc).__name__, exc)
             raise ValidationFailedError(
-                f"The offer is not a usable SDP offer ({exc}).", code="invalid_sdp", param="sdp"
+                "The offer is not a usable SDP offer.", code="invalid_sdp", param="sdp"
             ) from None
         if not any(t.kind == "audio" for t in self.peer.getTransceivers()):
             raise ValidationFailedError(
@@ -108,7 +105,7 @@ class WebRtcLeg:
         self.peer.addTrack(self.outbound)
         try:
             await self.peer.setLocalDescription(await self.peer.createAnswer())
-        except _UNUSABLE_OFFER as exc:
+        except _UNANSWERABLE_OFFER as exc:
             raise ValidationFailedError(
                 f"No answer fits the offer ({exc}).", code="invalid_sdp", param="sdp"
             ) from None

@@ -37,9 +37,8 @@ def _envelope(description: str) -> dict[str, Any]:
     summary="Join a session's audio over WebRTC (SDP offer → answer)",
     response_model=WebRtcAnswer,
     responses={
-        401: _envelope("the stream token is missing, wrong or expired"),
-        404: _envelope("no such session"),
-        409: _envelope("that speaker is already connected over WebRTC, or the session ended"),
+        401: _envelope("the stream token is missing, wrong or expired, or the session ended"),
+        409: _envelope("that speaker is already connected over WebRTC on this node"),
         422: _envelope("the offer is malformed or has no audio this server can answer"),
         503: _envelope("the node is full"),
     },
