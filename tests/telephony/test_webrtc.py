@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
@@ -124,6 +126,31 @@ async def test_the_offer_contract_and_its_errors(
     assert runtime is None or not any(
         c.party is Party.AGENT for c in runtime.connections.values()
     ), "the agent's connection outlived its peer"
+
+
+async def test_the_session_ending_closes_the_peer(
+    live_server: LiveServer,
+    database: MigratedDatabase,
+    organization_id: str,
+    browser_peer: RTCPeerConnection,
+) -> None:
+    session_id, token = new_session(database, organization_id, mode="transcription")
+    legs: WebRtcLegs = live_server.app.state.webrtc
+    async with httpx.AsyncClient(timeout=20) as http:
+        answered = await http.post(
+            url(live_server, session_id, token),
+            json={"type": "offer", "sdp": await offer_of(browser_peer), "speaker": "caller"},
+        )
+    assert answered.status_code == 200, answered.text
+    await browser_peer.setRemoteDescription(RTCSessionDescription(answered.json()["sdp"], "answer"))
+    await until(lambda: browser_peer.connectionState == "connected", 15, "ICE/DTLS never came up")
+
+    stream = f"{live_server.ws_url}/v1/sessions/{session_id}/connect?token={token}"
+    async with websockets.connect(stream) as ws:
+        await ws.send(json.dumps({"type": "session.end"}))
+        await until(lambda: len(legs) == 0, 30, "the peer outlived its session")
+    # The server closed its side: the browser's peer sees the DTLS close.
+    await until(lambda: browser_peer.connectionState == "closed", 10, "the browser was not told")
 
 
 def truncated_lines(offer: str) -> list[str]:
