@@ -19,6 +19,7 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
+from fastapi import FastAPI
 
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import IceServer, Settings, load_settings
@@ -278,3 +279,15 @@ def test_mono_pcm_mixes_aiortc_stereo_and_float_frames() -> None:
         np.stack([left, right]).astype(np.float32) / 32768, format="fltp", layout="stereo"
     )
     assert (mono_pcm(planar) == 2000).all()
+
+
+def test_the_endpoint_is_documented_in_the_openapi_schema(app: FastAPI) -> None:
+    schema = app.openapi()
+    operation = schema["paths"]["/v1/sessions/{session_id}/webrtc"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WebRtcOffer"
+    }
+    assert {"200", "401", "409", "422", "503"} <= set(operation["responses"])
+    offer = schema["components"]["schemas"]["WebRtcOffer"]
+    assert set(offer["required"]) == {"type", "sdp", "speaker"}
+    assert [p["name"] for p in operation["parameters"]] == ["session_id", "token"]
