@@ -102,6 +102,12 @@ async def test_the_offer_contract_and_its_errors(
             bad = await post(body)
             assert bad.status_code == 422, bad.text
             assert bad.json()["error"]["param"] == param, bad.text
+        no_audio = await post(
+            {"type": "offer", "sdp": await data_channel_offer(), "speaker": "agent"}
+        )
+        assert no_audio.status_code == 422, no_audio.text
+        assert no_audio.json()["error"]["code"] == "invalid_sdp"
+        assert "no audio" in no_audio.json()["error"]["message"]
         assert len(legs) == 0, "a refused offer left a leg behind"
 
         answered = await post({"type": "offer", "sdp": offer, "speaker": "agent"})
@@ -152,6 +158,16 @@ async def test_the_session_ending_closes_the_peer(
         await until(lambda: len(legs) == 0, 30, "the peer outlived its session")
     # The server closed its side: the browser's peer sees the DTLS close.
     await until(lambda: browser_peer.connectionState == "closed", 10, "the browser was not told")
+
+
+async def data_channel_offer() -> str:
+    """A valid offer with no audio at all (a data channel only)."""
+    peer = RTCPeerConnection(NO_ICE_SERVERS)
+    try:
+        peer.createDataChannel("chat")
+        return await offer_of(peer)
+    finally:
+        await peer.close()
 
 
 def truncated_lines(offer: str) -> list[str]:

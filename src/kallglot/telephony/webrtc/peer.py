@@ -74,15 +74,12 @@ class WebRtcLeg:
         self.frames_received = 0
         self.connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hearing = False
         self._closing: asyncio.Task[None] | None = None
 
     @property
     def key(self) -> tuple[str, Party]:
         return (self.session_id, self.speaker)
-
-    @property
-    def closed(self) -> bool:
-        return self._closing is not None
 
     async def negotiate(self, offer_sdp: str) -> str:
         """Take the browser's offer; the answer carries our host (and relay) candidates."""
@@ -114,9 +111,10 @@ class WebRtcLeg:
 
     # Media --------------------------------------------------------------------------------
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
+        if track.kind == "audio" and not self._hearing:
+            self._hearing = True
             self._spawn(self._receive(track))
-        else:  # a camera is not part of a call: its frames are read and dropped
+        else:  # a camera or a second microphone: not the party's speech, read and dropped
             self._spawn(self._discard(track))
 
     async def _receive(self, track: MediaStreamTrack) -> None:
@@ -187,15 +185,18 @@ class WebRtcLeg:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        self.legs.forget(self)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.outbound.stop()
-        with contextlib.suppress(InvalidStateError):
-            await self.peer.close()
-        if self.leg is not None:
-            await self.leg.close()
+        try:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.outbound.stop()
+            with contextlib.suppress(InvalidStateError):
+                await self.peer.close()
+            if self.leg is not None:
+                await self.leg.close()
+        finally:
+            # Last: a leg still in the set is still in the call (a new offer for it gets 409).
+            self.legs.forget(self)
         logger.info("WebRTC leg of %s (%s) closed", self.session_id, self.speaker)
 
 
