@@ -22,10 +22,14 @@ from kallglot.telephony.webrtc import WebRtcLegs
 from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer, mulaw_clip
-from tests.web.conftest import AGENT_CLIP, AGENT_LEAD_SILENCE_S, screenshot
+from tests.web.conftest import AGENT_CLIP, screenshot
 from tests.web.test_browser import Caller, posted, sign_in, words
 
 pytestmark = [pytest.mark.slow, sqlite_only]
+
+# The agent stays silent until the caller's translation has played to them (speaking over
+# it would be a barge-in that drops it), with room for a loaded machine.
+AGENT_LEAD_SILENCE_S = 16
 
 # Every RTCPeerConnection the page makes, kept where the test can read its stats.
 RECORD_PEERS = """
