@@ -125,7 +125,9 @@ async def test_the_offer_contract_and_its_errors(
     leg = legs.get(session_id, Party.AGENT)
     assert leg is not None
     await until(lambda: leg.frames_received >= 25, 10, "no audio from the browser peer")
-    assert sum(r.track.kind == "audio" for r in browser_peer.getReceivers()) == 1
+    (receiver,) = browser_peer.getReceivers()
+    heard = await asyncio.wait_for(receiver.track.recv(), 5)  # the server's track, decoded
+    assert isinstance(heard, av.AudioFrame) and heard.sample_rate == OPUS_RATE
 
     await browser_peer.close()  # the client goes away: its leg follows
     await until(lambda: len(legs) == 0, 15, "the server kept the peer of a closed client")
