@@ -194,10 +194,10 @@ class WebRtcLeg:
                 await self.peer.close()
             if self.leg is not None:
                 await self.leg.close()
+                logger.info("WebRTC leg of %s (%s) closed", self.session_id, self.speaker)
         finally:
             # Last: a leg still in the set is still in the call (a new offer for it gets 409).
             self.legs.forget(self)
-        logger.info("WebRTC leg of %s (%s) closed", self.session_id, self.speaker)
 
 
 class WebRtcLegs:
