@@ -11,12 +11,43 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kallglot.core.errors import ConfigurationError
 
 MASTER_KEY_BYTES = 32
+
+
+class IceServer(BaseModel):
+    """One STUN or TURN server handed to the WebRTC peer (as in the browser's RTCIceServer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: SecretStr | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _stun_or_turn(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        return value
 
 
 class Settings(BaseSettings):
@@ -144,6 +175,15 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="a media stream silent this long is closed"
     )
     # --- end telephony transports -----------------------------------------------------------
+    # --- WebRTC agent leg ------------------------------------------------------------------
+    webrtc_ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN servers as JSON, e.g. [{'urls': 'turn:host:3478', 'username': …}]",
+    )
+    webrtc_connect_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="a peer whose ICE/DTLS is not up this long is closed"
+    )
+    # --- end WebRTC agent leg --------------------------------------------------------------
 
     @field_validator("database_url")
     @classmethod

@@ -10,14 +10,21 @@ from fastapi import FastAPI
 from kallglot.accounts.dependencies import PUBLIC
 from kallglot.core.settings import Settings
 from kallglot.telephony.twilio.routes import router as twilio_router
+from kallglot.telephony.webrtc.peer import WebRtcLegs
+from kallglot.telephony.webrtc.routes import router as webrtc_router
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Routers under ``/v1/telephony`` (and the session's WebRTC offer endpoint)."""
     app.include_router(twilio_router, dependencies=[PUBLIC])
+    app.include_router(webrtc_router, dependencies=[PUBLIC])
+    app.state.webrtc = WebRtcLegs(settings)
 
 
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
     """Live transports of this node; every leg still open is closed on shutdown."""
-    yield
+    try:
+        yield
+    finally:
+        await app.state.webrtc.close_all()
