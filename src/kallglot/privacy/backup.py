@@ -312,7 +312,7 @@ def create_backup(
             with _snapshot(settings.effective_database_url) as connection:
                 revision = migrate.current_revision_of(connection)
                 head = migrate.head_revision(settings.effective_database_url)
-                if revision != head:
+                if head is None or revision != head:
                     # The dump is typed by this version's schema, so it must be the database's.
                     raise BackupError(
                         f"the database is at schema revision {revision}, this version of "
