@@ -1,6 +1,9 @@
 """Organization analytics: minutes per day, calls per language pair, latency, agent activity.
 
-Every query is scoped to one organization; nothing here reads another's rows.
+Every query is scoped to one organization; nothing here reads another's rows. Sessions with
+a party who restricted processing or objected to analytics, and such agents' activity, are
+left out (:mod:`kallglot.privacy.processing`); billing usage (``kallglot.billing.metering``)
+still counts them, as invoices must.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kallglot.billing.metering import billable_minutes
+from kallglot.privacy.processing import excluded_sessions, limited_refs
+from kallglot.privacy.requests import Purpose
 from kallglot.realtime.models import CallSession, UtteranceTiming
 from kallglot.telephony.routing.models import Agent, AgentActivity
 
@@ -22,11 +27,13 @@ from kallglot.telephony.routing.models import Agent, AgentActivity
 def minutes_by_day(
     db: Session, organization_id: str, since: datetime, until: datetime
 ) -> list[dict[str, object]]:
+    excluded = excluded_sessions(db, organization_id, Purpose.ANALYTICS)
     calls = db.scalars(
         select(CallSession).where(
             CallSession.organization_id == organization_id,
             CallSession.started_at >= since,
             CallSession.started_at < until,
+            CallSession.id.not_in(excluded),
         )
     )
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
@@ -52,6 +59,7 @@ def minutes_csv(rows: list[dict[str, object]]) -> str:
 def calls_by_language_pair(
     db: Session, organization_id: str, since: datetime, until: datetime
 ) -> list[dict[str, object]]:
+    excluded = excluded_sessions(db, organization_id, Purpose.ANALYTICS)
     pairs = Counter(
         f"{source or 'auto'}-{target or 'auto'}"
         for source, target in db.execute(
@@ -59,6 +67,7 @@ def calls_by_language_pair(
                 CallSession.organization_id == organization_id,
                 CallSession.created_at >= since,
                 CallSession.created_at < until,
+                CallSession.id.not_in(excluded),
             )
         )
     )
@@ -69,11 +78,13 @@ def latency(
     db: Session, organization_id: str, since: datetime, until: datetime
 ) -> dict[str, float | int | None]:
     """Average and p95 of end of speech → first translated audio, in ms."""
+    excluded = excluded_sessions(db, organization_id, Purpose.ANALYTICS)
     values = [
         float(ms)
         for ms in db.scalars(
             select(UtteranceTiming.first_audio_ms).where(
                 UtteranceTiming.organization_id == organization_id,
+                UtteranceTiming.session_id.not_in(excluded),
                 UtteranceTiming.speech_ended_at >= since,
                 UtteranceTiming.speech_ended_at < until,
                 UtteranceTiming.first_audio_ms.is_not(None),
@@ -91,9 +102,11 @@ def agent_activity(
     db: Session, organization_id: str, since: datetime, until: datetime
 ) -> list[dict[str, object]]:
     """Per agent: calls answered and missed, and time online (presence other than offline)."""
+    limited = limited_refs(db, organization_id, Purpose.ANALYTICS)
     agents = {
         agent.id: agent.display_name
         for agent in db.scalars(select(Agent).where(Agent.organization_id == organization_id))
+        if agent.user_id not in limited
     }
     rows = db.scalars(
         select(AgentActivity)
@@ -107,6 +120,8 @@ def agent_activity(
     stats = {agent_id: {"answered": 0, "missed": 0, "online_seconds": 0.0} for agent_id in agents}
     online_since: dict[str, datetime] = {}
     for row in rows:
+        if row.agent_id not in agents:
+            continue  # the agent restricted processing or objected to analytics
         entry = stats.setdefault(row.agent_id, {"answered": 0, "missed": 0, "online_seconds": 0.0})
         if row.event == "call_answered":
             entry["answered"] += 1
