@@ -1,4 +1,5 @@
-"""Organization analytics: minutes per day, calls per language pair, latency, agent activity.
+"""Organization analytics: minutes per day, calls per language pair, direction and number,
+latency, agent activity.
 
 Every query is scoped to one organization; nothing here reads another's rows. Sessions with
 a party who restricted processing or objected to analytics, and such agents' activity, are
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from statistics import fmean, quantiles
@@ -18,9 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kallglot.billing.metering import billable_minutes
-from kallglot.privacy.processing import excluded_sessions, limited_refs
+from kallglot.privacy.processing import excluded_call_records, excluded_sessions, limited_refs
 from kallglot.privacy.requests import Purpose
 from kallglot.realtime.models import CallSession, UtteranceTiming
+from kallglot.telephony.calls.models import CallRecord
+from kallglot.telephony.numbers.models import PhoneNumber
 from kallglot.telephony.routing.models import Agent, AgentActivity
 
 
@@ -72,6 +76,78 @@ def calls_by_language_pair(
         )
     )
     return [{"language_pair": pair, "calls": count} for pair, count in pairs.most_common()]
+
+
+MISSED_OUTCOMES = frozenset({"missed", "abandoned", "overflow_message", "overflow_hangup"})
+
+
+def _call_records(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[CallRecord]:
+    """The organization's call records started in the window, limited subjects left out."""
+    excluded = excluded_call_records(db, organization_id, Purpose.ANALYTICS)
+    return list(
+        db.scalars(
+            select(CallRecord).where(
+                CallRecord.organization_id == organization_id,
+                CallRecord.started_at >= since,
+                CallRecord.started_at < until,
+                CallRecord.id.not_in(excluded),
+            )
+        )
+    )
+
+
+def _call_counts(records: list[CallRecord]) -> dict[str, int]:
+    return {
+        "calls": len(records),
+        "answered": sum(record.answered_at is not None for record in records),
+        "missed": sum(record.outcome in MISSED_OUTCOMES for record in records),
+        # Whole minutes per call, rounded up, as billing rounds.
+        "minutes": sum(math.ceil((record.duration_seconds or 0) / 60) for record in records),
+    }
+
+
+def calls_by_direction(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    """Inbound and outbound calls: how many, answered, missed, and their minutes."""
+    grouped: dict[str, list[CallRecord]] = {"inbound": [], "outbound": []}
+    for record in _call_records(db, organization_id, since, until):
+        grouped.setdefault(record.direction, []).append(record)
+    return [
+        {"direction": direction, **_call_counts(records)}
+        for direction, records in sorted(grouped.items())
+    ]
+
+
+def calls_by_number(
+    db: Session, organization_id: str, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    """Per phone number of the organization: calls in and out, answered, missed, minutes."""
+    numbers = {
+        number.id: number.e164
+        for number in db.scalars(
+            select(PhoneNumber).where(PhoneNumber.organization_id == organization_id)
+        )
+    }
+    grouped: dict[str | None, list[CallRecord]] = {number_id: [] for number_id in numbers}
+    for record in _call_records(db, organization_id, since, until):
+        grouped.setdefault(record.number_id, []).append(record)
+    rows: list[dict[str, object]] = []
+    for number_id, records in grouped.items():
+        if number_id is None and not records:
+            continue
+        rows.append(
+            {
+                "number_id": number_id,
+                "e164": numbers.get(number_id) if number_id else None,
+                "inbound": sum(record.direction == "inbound" for record in records),
+                "outbound": sum(record.direction == "outbound" for record in records),
+                **_call_counts(records),
+            }
+        )
+    return sorted(rows, key=lambda row: (-int(str(row["calls"])), str(row["number_id"])))
 
 
 def latency(

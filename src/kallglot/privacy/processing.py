@@ -19,7 +19,7 @@ Policy (README, privacy section):
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from kallglot.privacy.models import ProcessingLimit
@@ -61,23 +61,37 @@ def limited_refs(db: Session, organization_id: str, purpose: Purpose) -> set[str
     }
 
 
+def _limited_records(organization_id: str, refs: set[str]) -> ColumnElement[bool]:
+    """Call records of the organization with a party among ``refs``."""
+    agents = select(Agent.id).where(
+        Agent.organization_id == organization_id, Agent.user_id.in_(refs)
+    )
+    return and_(
+        CallRecord.organization_id == organization_id,
+        or_(
+            CallRecord.from_hash.in_(refs),
+            CallRecord.to_hash.in_(refs),
+            CallRecord.agent_id.in_(agents),
+        ),
+    )
+
+
 def excluded_sessions(db: Session, organization_id: str, purpose: Purpose) -> set[str]:
     """Session ids that ``purpose`` must leave out: a party of each is limited for it."""
     refs = limited_refs(db, organization_id, purpose)
     if not refs:
         return set()
-    agents = select(Agent.id).where(
-        Agent.organization_id == organization_id, Agent.user_id.in_(refs)
-    )
     rows = db.scalars(
         select(CallRecord.session_id).where(
-            CallRecord.organization_id == organization_id,
-            CallRecord.session_id.is_not(None),
-            or_(
-                CallRecord.from_hash.in_(refs),
-                CallRecord.to_hash.in_(refs),
-                CallRecord.agent_id.in_(agents),
-            ),
+            _limited_records(organization_id, refs), CallRecord.session_id.is_not(None)
         )
     )
     return {session_id for session_id in rows if session_id}
+
+
+def excluded_call_records(db: Session, organization_id: str, purpose: Purpose) -> set[str]:
+    """Call record ids that ``purpose`` must leave out."""
+    refs = limited_refs(db, organization_id, purpose)
+    if not refs:
+        return set()
+    return set(db.scalars(select(CallRecord.id).where(_limited_records(organization_id, refs))))
