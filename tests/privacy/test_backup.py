@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +32,6 @@ from kallglot.privacy.backup import (
     create_backup,
     list_backups,
     prune_backups,
-    restore_backup,
     verify_backup,
 )
 from kallglot.privacy.backup_archive import (
@@ -42,6 +43,7 @@ from kallglot.privacy.backup_archive import (
 )
 from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.requests import RequestType
+from kallglot.privacy.restore import restore_backup
 from kallglot.realtime.models import Recording, TranscriptTurn
 from kallglot.realtime.transcripts import open_turn_text
 from tests.conftest import MigratedDatabase
@@ -218,9 +220,12 @@ def test_restore_into_an_empty_installation_and_refuse_another_schema_revision(
         restore_backup(backup_settings, keyring, other_version, overwrite=True)
 
 
-def with_manifest(path: Path, keyring: Keyring, **changes: object) -> Path:
-    """A copy of the backup, re-sealed with its key, whose manifest says something else
-    (what another Kallglot version would have written)."""
+Frames = list[tuple[FrameKind, str, bytes]]
+
+
+def resealed(path: Path, keyring: Keyring, change: Callable[[Frames], Frames]) -> Path:
+    """A copy of the backup whose frames ``change`` rewrote, sealed again with its own key
+    (what another Kallglot version, or a bug, could have written: authentic, yet unusable)."""
     copy = path.with_name("changed.kgbackup")
     with path.open("rb") as source, copy.open("wb") as sink:
         header, header_bytes = read_header(source)
@@ -230,12 +235,57 @@ def with_manifest(path: Path, keyring: Keyring, **changes: object) -> Path:
             context=b"kallglot backup key v1\x00" + header.backup_id.encode(),
         )
         writer = SealedWriter(sink, key, header_bytes)
-        for kind, name, payload in SealedReader(source, key, header_bytes).frames():
-            if kind is FrameKind.MANIFEST:
-                payload = json.dumps(json.loads(payload) | changes).encode()
+        for kind, name, payload in change(list(SealedReader(source, key, header_bytes).frames())):
             writer.write_frame(kind, name, payload)
         writer.close()
     return copy
+
+
+def with_manifest(path: Path, keyring: Keyring, **changes: object) -> Path:
+    def change(frames: Frames) -> Frames:
+        *records, (kind, name, manifest) = frames
+        return [*records, (kind, name, json.dumps(json.loads(manifest) | changes).encode())]
+
+    return resealed(path, keyring, change)
+
+
+def with_duplicated_rows(path: Path, keyring: Keyring, table: str) -> Path:
+    """The table's rows twice (primary keys collide), the manifest's checksums made to match."""
+
+    def change(frames: Frames) -> Frames:
+        *records, (kind, name, raw_manifest) = frames
+        rows = [frame for frame in records if frame[0] is FrameKind.ROWS and frame[1] == table]
+        manifest = json.loads(raw_manifest)
+        entry = manifest["tables"][table]
+        entry["rows"] *= 2
+        entry["sha256"] = hashlib.sha256(b"".join(frame[2] for frame in rows * 2)).hexdigest()
+        return [*records, *rows, (kind, name, json.dumps(manifest).encode())]
+
+    return resealed(path, keyring, change)
+
+
+def test_a_restore_that_the_database_refuses_midway_changes_nothing(
+    database: MigratedDatabase,
+    backup_settings: Settings,
+    keyring: Keyring,
+    blob_store: EncryptedBlobStore,
+    tmp_path: Path,
+) -> None:
+    alice, _ = seed_two(database, backup_settings, blob_store)
+    path, _ = create_backup(backup_settings, keyring)
+    broken = with_duplicated_rows(path, keyring, "transcript_turns")
+    assert verify_backup(broken, keyring).tables["transcript_turns"]["rows"] == 4
+    with database.sessions.begin() as db:  # a change after the backup, which must survive
+        db.get_one(Organization, alice.organization_id).name = "Renamed after the backup"
+    before = everything_stored(database)
+    blobs_before = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+
+    with pytest.raises(BackupError, match="refused the backup's rows"):
+        restore_backup(backup_settings, keyring, broken, overwrite=True)
+
+    assert everything_stored(database) == before
+    assert sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()) == blobs_before
+    assert not (tmp_path / "blobs.restoring").exists()
 
 
 def test_backups_are_listed_and_pruned_after_the_retention_period(

@@ -241,7 +241,7 @@ def backup_restore(
 
     Every erasure recorded in the erasure ledger after the backup was taken is applied again.
     """
-    from kallglot.privacy.backup import restore_backup
+    from kallglot.privacy.restore import restore_backup
 
     settings = _settings()
     with _reported_errors():

@@ -9,11 +9,11 @@ one archive sealed with a fresh AES-256-GCM key that the master key wraps
 so one restore path serves both (and a SQLite backup restores into PostgreSQL); ``pg_dump``
 is not installed here and would tie the archive to one server version.
 
-``restore_backup`` checks the whole archive first (key, authentication, checksums, schema
-revision), then replaces every row in one transaction, re-applies every erasure of the
-:mod:`erasure ledger <kallglot.privacy.erasure_ledger>` that the backup does not contain,
-commits, and only then swaps the restored blob folder in. Any failure before the commit
-leaves the database and the blobs as they were.
+:func:`kallglot.privacy.restore.restore_backup` checks the whole archive first (key,
+authentication, checksums, schema revision), then replaces every row in one transaction,
+re-applies every erasure of the :mod:`erasure ledger <kallglot.privacy.erasure_ledger>` that
+the backup does not contain, commits, and only then swaps the restored blob folder in. Any
+failure before the commit leaves the database and the blobs as they were.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -42,24 +41,20 @@ from sqlalchemy import (
     Numeric,
     Table,
     create_engine,
-    delete,
-    inspect,
     null,
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 from sqlalchemy.types import Float, TypeDecorator, TypeEngine
 
-from kallglot.accounts.models import Organization
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
-from kallglot.crypto import EncryptedBlobStore, KeyUnavailableError, LocalBlobBackend
+from kallglot.crypto import KeyUnavailableError
 from kallglot.crypto.errors import DecryptionError
 from kallglot.crypto.keyring import Keyring
 from kallglot.db import migrate
-from kallglot.db.engine import build_engine, session_factory
+from kallglot.db.engine import build_engine
 from kallglot.db.registry import metadata
 from kallglot.privacy.backup_archive import (
     ArchiveHeader,
@@ -69,7 +64,6 @@ from kallglot.privacy.backup_archive import (
     SealedWriter,
     read_header,
 )
-from kallglot.privacy.erasure_ledger import ErasureEntry, ErasureLedger
 from kallglot.privacy.models import SubjectRequest
 
 BACKUP_SUFFIX = ".kgbackup"
@@ -77,7 +71,7 @@ ROWS_PER_FRAME = 500
 Progress = Callable[[str], None]
 
 
-def _quiet(_message: str) -> None:
+def quiet(_message: str) -> None:
     """The default progress sink: say nothing."""
 
 
@@ -104,7 +98,7 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decoder(column_type: TypeEngine[Any]) -> Callable[[Any], Any]:
+def column_decoder(column_type: TypeEngine[Any]) -> Callable[[Any], Any]:
     base = _base_type(column_type)
     if isinstance(base, JSON):
         # SQL NULL stays SQL NULL (not the JSON document ``null``).
@@ -154,7 +148,7 @@ class Manifest:
         return cls(**fields)
 
 
-class _Digests:
+class Digests:
     """Row counts and SHA-256 of what was written (or read) per table, and over all blobs."""
 
     def __init__(self) -> None:
@@ -250,7 +244,7 @@ def _completed_erasures(connection: Connection) -> list[str]:
 
 
 def _dump_tables(
-    connection: Connection, writer: SealedWriter, digests: _Digests, progress: Progress
+    connection: Connection, writer: SealedWriter, digests: Digests, progress: Progress
 ) -> None:
     tables = metadata.sorted_tables
     for index, table in enumerate(tables, start=1):
@@ -271,7 +265,7 @@ def _blob_files(root: Path) -> list[Path]:
     )
 
 
-def _dump_blobs(root: Path, writer: SealedWriter, digests: _Digests, progress: Progress) -> None:
+def _dump_blobs(root: Path, writer: SealedWriter, digests: Digests, progress: Progress) -> None:
     files = _blob_files(root)
     for index, path in enumerate(files, start=1):
         try:
@@ -289,7 +283,7 @@ def create_backup(
     keyring: Keyring,
     *,
     output: Path | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> tuple[Path, Manifest]:
     """Write an encrypted backup; returns its path and manifest.
 
@@ -304,7 +298,7 @@ def create_backup(
     archive_key = os.urandom(32)
     wrapped = keyring.wrapper.wrap(archive_key, context=_wrap_context(backup_id))
     header = ArchiveHeader(backup_id, created_at, wrapped.master_key_id, wrapped.wrapped)
-    digests = _Digests()
+    digests = Digests()
     fd, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=BACKUP_SUFFIX, dir=output.parent)
     try:
         with os.fdopen(fd, "wb") as sink:
@@ -347,7 +341,7 @@ def create_backup(
 
 
 @contextlib.contextmanager
-def _open_archive(path: Path, keyring: Keyring) -> Iterator[tuple[ArchiveHeader, SealedReader]]:
+def open_archive(path: Path, keyring: Keyring) -> Iterator[tuple[ArchiveHeader, SealedReader]]:
     try:
         source: BinaryIO = path.open("rb")
     except FileNotFoundError:
@@ -382,7 +376,7 @@ def _table(name: str) -> Table:
     return table
 
 
-def _check_manifest(manifest: Manifest, header: ArchiveHeader, digests: _Digests) -> None:
+def check_manifest(manifest: Manifest, header: ArchiveHeader, digests: Digests) -> None:
     if manifest.backup_id != header.backup_id:
         raise BackupError("the manifest belongs to another backup")
     if manifest.tables != digests.table_summary():
@@ -391,13 +385,13 @@ def _check_manifest(manifest: Manifest, header: ArchiveHeader, digests: _Digests
         raise BackupError("the backup's blobs do not match its manifest (count or checksum)")
 
 
-def _read_all(
+def read_all(
     reader: SealedReader,
     *,
     on_rows: Callable[[Table, list[list[Any]]], None] | None = None,
     on_blob: Callable[[str, bytes], None] | None = None,
-) -> tuple[_Digests, Manifest]:
-    digests, manifest = _Digests(), None
+) -> tuple[Digests, Manifest]:
+    digests, manifest = Digests(), None
     for kind, name, payload in reader.frames():
         if manifest is not None:
             raise BackupError("the backup has records after its manifest")
@@ -420,211 +414,10 @@ def _read_all(
 
 def verify_backup(path: Path, keyring: Keyring) -> Manifest:
     """Read the whole archive: authentication of every part, then counts and checksums."""
-    with _open_archive(path, keyring) as (header, reader):
-        digests, manifest = _read_all(reader)
-    _check_manifest(manifest, header, digests)
+    with open_archive(path, keyring) as (header, reader):
+        digests, manifest = read_all(reader)
+    check_manifest(manifest, header, digests)
     return manifest
-
-
-# --- restore -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RestoreReport:
-    manifest: Manifest
-    rows: int
-    blobs: int
-    erasures_reapplied: list[str]
-
-
-def _has_rows(connection: Connection) -> bool:
-    return any(
-        connection.execute(select(table).limit(1)).first() is not None
-        for table in metadata.sorted_tables
-    )
-
-
-def _prepare_target(database_url: str, manifest: Manifest, *, overwrite: bool) -> None:
-    """Migrate an empty database to the backup's revision; refuse any other mismatch."""
-    head = migrate.head_revision(database_url)
-    if manifest.schema_revision != head:
-        raise BackupError(
-            f"schema revision mismatch: the backup is at {manifest.schema_revision}, this "
-            f"version of Kallglot at {head}; restore it with the matching version",
-            code="backup_schema_mismatch",
-        )
-    engine = build_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            current = migrate.current_revision_of(connection)
-            has_tables = bool(inspect(connection).get_table_names())
-            if current is None and has_tables:
-                raise BackupError("the target database holds tables that are not Kallglot's")
-            if current is not None and current != manifest.schema_revision:
-                raise BackupError(
-                    f"schema revision mismatch: the backup is at {manifest.schema_revision}, "
-                    f"the target database at {current}",
-                    code="backup_schema_mismatch",
-                )
-            if current is not None and not overwrite and _has_rows(connection):
-                raise BackupError(
-                    "the target database is not empty; pass --yes to replace its contents",
-                    code="backup_target_not_empty",
-                )
-    finally:
-        engine.dispose()
-    if current is None:
-        migrate.upgrade(database_url, manifest.schema_revision)
-
-
-def _record_live_erasures(session: Session, ledger: ErasureLedger) -> int:
-    """Before the live database is overwritten: its completed erasures go into the ledger
-    (those made on a node whose ledger file is elsewhere, or before the ledger existed)."""
-    known = ledger.request_ids()
-    added = 0
-    for request in session.scalars(
-        select(SubjectRequest).where(
-            SubjectRequest.type == "erasure", SubjectRequest.status == "completed"
-        )
-    ):
-        if request.id in known or request.completed_at is None:
-            continue
-        ledger.append(
-            ErasureEntry(
-                request_id=request.id,
-                organization_id=request.organization_id,
-                erased_at=request.completed_at,
-                user_id=request.subject_user_id,
-                email_hash=request.subject_hash if request.subject_kind == "email" else None,
-                phone_hash=request.subject_hash if request.subject_kind == "phone" else None,
-            )
-        )
-        added += 1
-    return added
-
-
-def _reapply_erasures(
-    session: Session, manifest: Manifest, ledger: ErasureLedger, blobs: EncryptedBlobStore
-) -> list[str]:
-    """Erase again every subject whose erasure the backup does not reflect."""
-    from kallglot.privacy.requests import RequestStatus, erase_subject
-
-    included = set(manifest.erasures_included)
-    done = []
-    for entry in ledger.entries():
-        if entry.request_id in included:
-            continue
-        if session.get(Organization, entry.organization_id) is None:
-            continue  # the organization came after the backup: nothing of it was restored
-        erase_subject(session, entry.subject(), blobs)
-        request = session.get(SubjectRequest, entry.request_id)
-        if request is None:
-            # Opened after the backup: recreated from the ledger, so that the next backup
-            # records this erasure as done and a later restore does not erase again data
-            # that arrived after it (a new call from the same number).
-            request = SubjectRequest(
-                id=entry.request_id,
-                organization_id=entry.organization_id,
-                type="erasure",
-                subject_kind=entry.kind,
-                subject_user_id=entry.user_id,
-                subject_hash=entry.email_hash or entry.phone_hash,
-                received_at=entry.erased_at,
-                due_at=entry.erased_at,
-                verified_at=entry.erased_at,
-            )
-            session.add(request)
-        if request.status != RequestStatus.COMPLETED:
-            request.status = RequestStatus.COMPLETED.value
-            request.completed_at = utcnow()
-            request.subject_value = None
-            request.progress = 100
-            request.outcome = {"erased_again_after_restore_of": manifest.backup_id}
-        done.append(entry.request_id)
-    session.flush()
-    return done
-
-
-def _swap_folder(staging: Path, target: Path) -> None:
-    """Put ``staging`` where ``target`` is, then remove the old one."""
-    old = target.with_name(f"{target.name}.replaced")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def restore_backup(
-    settings: Settings,
-    keyring: Keyring,
-    path: Path,
-    *,
-    overwrite: bool = False,
-    progress: Progress = _quiet,
-) -> RestoreReport:
-    """Replace the database and the blob store with the backup's, erasures re-applied.
-
-    The server must be stopped. Refuses (changing nothing) a wrong key, an altered or cut
-    archive, a schema revision mismatch, or a non-empty target without ``overwrite``.
-    """
-    progress("checking the backup")
-    manifest = verify_backup(path, keyring)
-    database_url = settings.effective_database_url
-    _prepare_target(database_url, manifest, overwrite=overwrite)
-    ledger = ErasureLedger.from_settings(settings)
-    blob_root = settings.effective_blob_dir
-    staging = blob_root.with_name(f"{blob_root.name}.restoring")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    staged_blobs = LocalBlobBackend(staging)
-    engine = build_engine(database_url)
-    sessions = session_factory(engine)
-    try:
-        with sessions() as session, session.begin():
-            _record_live_erasures(session, ledger)
-        with sessions() as session, session.begin():
-            connection = session.connection()
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(delete(table))
-            progress("existing rows removed (uncommitted)")
-            counts = {"rows": 0, "blobs": 0}
-
-            def insert_rows(table: Table, rows: list[list[Any]]) -> None:
-                decoders = [(c.key, _decoder(c.type)) for c in table.columns]
-                if any(len(row) != len(decoders) for row in rows):
-                    raise BackupError(f"the backup's rows of {table.name} have the wrong shape")
-                values = [
-                    {key: decode(value) for (key, decode), value in zip(decoders, row, strict=True)}
-                    for row in rows
-                ]
-                connection.execute(table.insert(), values)
-                counts["rows"] += len(rows)
-
-            def write_blob(name: str, content: bytes) -> None:
-                staged_blobs.write(name, content)
-                counts["blobs"] += 1
-                if counts["blobs"] % 100 == 0:
-                    progress(f"blobs restored: {counts['blobs']}")
-
-            with _open_archive(path, keyring) as (header, reader):
-                digests, again = _read_all(reader, on_rows=insert_rows, on_blob=write_blob)
-            _check_manifest(again, header, digests)
-            progress(f"rows restored: {counts['rows']}; blobs: {counts['blobs']}")
-            reapplied = _reapply_erasures(
-                session, manifest, ledger, EncryptedBlobStore(staged_blobs, keyring)
-            )
-            progress(f"erasures re-applied: {len(reapplied)}")
-        _swap_folder(staging, blob_root)
-        if engine.dialect.name == "sqlite":
-            with engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        engine.dispose()
-    return RestoreReport(manifest, counts["rows"], counts["blobs"], reapplied)
 
 
 # --- list and prune ----------------------------------------------------------------------
