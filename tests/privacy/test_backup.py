@@ -126,6 +126,32 @@ def test_erased_subject_stays_erased_after_restoring_an_older_backup(
     assert restore_backup(backup_settings, keyring, later, overwrite=True).erasures_reapplied == []
 
 
+def test_an_email_subjects_erasure_is_recorded_by_reference_and_applied_again(
+    database: MigratedDatabase,
+    backup_settings: Settings,
+    keyring: Keyring,
+    blob_store: EncryptedBlobStore,
+) -> None:
+    alice, bob = seed_two(database, backup_settings, blob_store)
+    name, email = alice.agent_markers
+    path, _ = create_backup(backup_settings, keyring)
+    request = verified_request(database, alice.organization_id, RequestType.ERASURE, email=email)
+    ledger = ErasureLedger.from_settings(backup_settings)
+    dsr.run_erasure(database.sessions, request, ACTOR, blob_store, ledger=ledger)
+
+    (entry,) = ledger.entries()
+    # The account the address belongs to is found at erasure time and kept by id.
+    assert (entry.request_id, entry.user_id) == (request, alice.agent_user_id)
+    assert entry.email_hash is not None and entry.phone_hash is None
+    assert email not in ledger.path.read_text() and name not in ledger.path.read_text()
+
+    restore_backup(backup_settings, keyring, path, overwrite=True)
+
+    stored = everything_stored(database)
+    assert name not in stored and email not in stored
+    assert all(value in stored for value in bob.agent_markers)
+
+
 def test_restore_refuses_a_wrong_key_and_an_altered_or_cut_archive_changing_nothing(
     database: MigratedDatabase,
     backup_settings: Settings,
@@ -341,5 +367,6 @@ def test_backup_commands_create_verify_list_restore_and_prune(
         assert listed.exit_code == 0 and str(var_dir / "backups") in listed.stdout
         pruned = runner.invoke(cli, ["backup", "prune"])
         assert pruned.exit_code == 0 and "0 backups deleted" in pruned.stdout
+        assert runner.invoke(cli, ["backup", "prune", "--days", "0"]).exit_code == 2  # min 1
     finally:
         install_keyring(None)
