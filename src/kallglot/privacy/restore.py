@@ -36,6 +36,7 @@ from kallglot.privacy.backup import (
 from kallglot.privacy.backup_archive import BackupError
 from kallglot.privacy.erasure_ledger import ErasureEntry, ErasureLedger
 from kallglot.privacy.models import SubjectRequest
+from kallglot.privacy.requests import RequestStatus, erase_subject
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,6 @@ def _reapply_erasures(
     session: Session, manifest: Manifest, ledger: ErasureLedger, blobs: EncryptedBlobStore
 ) -> list[str]:
     """Erase again every subject whose erasure the backup does not reflect."""
-    from kallglot.privacy.requests import RequestStatus, erase_subject
-
     included = set(manifest.erasures_included)
     done = []
     for entry in ledger.entries():
@@ -137,7 +136,7 @@ def _reapply_erasures(
                 type="erasure",
                 subject_kind=entry.kind,
                 subject_user_id=entry.user_id,
-                subject_hash=entry.email_hash or entry.phone_hash,
+                subject_hash={"email": entry.email_hash, "phone": entry.phone_hash}.get(entry.kind),
                 received_at=entry.erased_at,
                 due_at=entry.erased_at,
                 verified_at=entry.erased_at,
