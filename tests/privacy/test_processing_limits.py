@@ -16,9 +16,10 @@ from kallglot.core.ids import new_id
 from kallglot.privacy import requests as dsr
 from kallglot.privacy.requests import RequestType
 from kallglot.realtime.hub import RealtimeHub
-from kallglot.realtime.models import CallSession, Recording, TranscriptTurn
+from kallglot.realtime.models import CallSession, Recording, TranscriptTurn, UtteranceTiming
 from kallglot.realtime.protocol import Party
 from kallglot.realtime.runtime import FinalTurn
+from kallglot.realtime.service import latency_summary
 from kallglot.telephony.calls.service import new_record
 from tests.billing.conftest import ended_session
 from tests.conftest import MigratedDatabase
@@ -154,6 +155,21 @@ def test_analytics_leave_out_restricted_and_objecting_callers_but_billing_counts
     }
     for phone, session_id in sessions.items():
         link_caller(database, organization_id, session_id, phone)
+    with database.sessions.begin() as db:
+        for session_id, ms in zip(sessions.values(), (3000, 2000, 1000), strict=True):
+            db.add(
+                UtteranceTiming(
+                    id=new_id("tim"),
+                    session_id=session_id,
+                    organization_id=organization_id,
+                    speaker="caller",
+                    utterance_id=new_id("utt"),
+                    speech_ended_at=utcnow() - timedelta(minutes=1),
+                    asr_final_ms=ms // 2,
+                    mt_done_ms=ms - 100,
+                    first_audio_ms=ms,
+                )
+            )
     since, until = utcnow() - timedelta(days=1), utcnow() + timedelta(minutes=1)
 
     def minutes() -> tuple[int, int]:
@@ -169,6 +185,12 @@ def test_analytics_leave_out_restricted_and_objecting_callers_but_billing_counts
     with database.sessions() as db:
         pairs = analytics.calls_by_language_pair(db, organization_id, since, until)
         assert pairs == [{"language_pair": "es-en", "calls": 1}]
+        assert analytics.latency(db, organization_id, since, until)["average_ms"] == 1000.0
+        organization_wide = latency_summary(db, organization_id)
+        assert organization_wide.end_of_speech_to_first_audio.max_ms == 1000.0
+        # One session's own figure is the service's, not an analytic: still there.
+        own = latency_summary(db, organization_id, sessions[restricted])
+        assert own.end_of_speech_to_first_audio.max_ms == 3000.0
         billed = {
             session_id: sum(
                 record.quantity
