@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from kallglot.accounts.models import Organization
 from kallglot.cli.main import app as cli
+from kallglot.core.errors import KallglotError
 from kallglot.core.settings import Settings, load_settings
 from kallglot.crypto import (
     EncryptedBlobStore,
@@ -184,6 +185,14 @@ def test_restore_refuses_a_wrong_key_and_an_altered_or_cut_archive_changing_noth
     stranger_file.write_bytes(b"PK\x03\x04 not a backup")
     with pytest.raises(BackupError, match="not a Kallglot backup"):
         verify_backup(stranger_file, keyring)
+
+    ledger = ErasureLedger.from_settings(backup_settings)
+    ledger.path.parent.mkdir(parents=True, exist_ok=True)
+    ledger.path.write_text('{"request_id": "dsr_1", "organiz\n')  # damaged, not torn
+    with pytest.raises(KallglotError) as damaged:
+        restore_backup(backup_settings, keyring, path, overwrite=True)
+    assert damaged.value.code == "erasure_ledger_damaged"
+    ledger.path.unlink()
 
     with pytest.raises(BackupError) as occupied:
         restore_backup(backup_settings, keyring, path)  # no overwrite: the target has data

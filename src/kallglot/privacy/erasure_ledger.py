@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from kallglot.core.errors import InvalidRequestError
 from kallglot.core.settings import Settings
 from kallglot.privacy.subjects import Subject
 
@@ -75,9 +76,15 @@ class ErasureLedger:
 
     def append(self, entry: ErasureEntry) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, entry.to_line())
+            line = entry.to_line()
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A write torn by a crash (its erasure never committed): keep it on a line of
+                # its own, which `entries` reports, rather than glued to this entry.
+                line = b"\n" + line
+            os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -90,7 +97,19 @@ class ErasureLedger:
             return []
         lines = content.split("\n")
         complete = lines[:-1]  # the text after the last newline is empty or a torn write
-        return [ErasureEntry.from_line(line) for line in complete if line.strip()]
+        entries = []
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(ErasureEntry.from_line(line))
+            except (ValueError, TypeError, KeyError):
+                # Never skip an erasure silently: a restore must stop until this is repaired.
+                raise InvalidRequestError(
+                    f"the erasure ledger {self.path} is damaged at line {number}",
+                    code="erasure_ledger_damaged",
+                ) from None
+        return entries
 
     def request_ids(self) -> set[str]:
         return {entry.request_id for entry in self.entries()}
