@@ -22,6 +22,7 @@ from kallglot.crypto import EncryptedBlobStore, Keyring
 from kallglot.db.registry import metadata
 from kallglot.mail.models import OutboxMessage
 from kallglot.privacy import requests as dsr
+from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.purgers import load_purgers
 from kallglot.privacy.requests import Purpose, RequestType
 from kallglot.privacy.retention import run_purge
@@ -120,11 +121,13 @@ def test_erasure_leaves_no_marker_anywhere_and_keeps_other_subjects_readable(
         database, alice.organization_id, RequestType.ERASURE, user_id=alice.agent_user_id
     )
 
+    ledger = ErasureLedger.from_settings(settings)
     with caplog.at_level(logging.DEBUG):
-        outcome = dsr.run_erasure(database.sessions, caller, ACTOR, blob_store)
-        dsr.run_erasure(database.sessions, agent, ACTOR, blob_store)
+        outcome = dsr.run_erasure(database.sessions, caller, ACTOR, blob_store, ledger=ledger)
+        dsr.run_erasure(database.sessions, agent, ACTOR, blob_store, ledger=ledger)
 
     assert outcome["keys_destroyed"] >= 1
+    assert ledger.request_ids() == {caller, agent}  # recorded outside the database
     assert outcome["kept"]["telephony"]["records"] == 1  # the KYC bundle, said so
     assert "telecom regulation" in outcome["kept"]["telephony"]["reason"]
     stored = everything_stored(database)
@@ -133,6 +136,7 @@ def test_erasure_leaves_no_marker_anywhere_and_keeps_other_subjects_readable(
         assert value not in stored, value
         assert value.encode() not in raw, value
         assert value not in caplog.text, value
+        assert value not in ledger.path.read_text(), value
     for value in bob.agent_markers:
         assert value in stored
     with database.sessions.begin() as db:
@@ -246,7 +250,7 @@ def test_an_external_subject_is_verified_by_a_mailed_code(
         org_id = make_organization(db)
         request = dsr.open_request(db, org_id, RequestType.ERASURE, ACTOR, email="ann@example.com")
         with pytest.raises(ConflictError):
-            dsr.erase(db, request, ACTOR, blob_store)
+            dsr.erase(db, request, ACTOR, blob_store, ledger=ErasureLedger.from_settings(settings))
         dsr.send_code(db, settings, request, ACTOR)
         code = db.scalars(select(OutboxMessage.body)).one().split()[3].rstrip(".")
         with pytest.raises(ValidationFailedError):

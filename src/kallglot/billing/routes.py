@@ -149,6 +149,22 @@ def get_language_pairs(
     return {"object": "list", "data": rows}
 
 
+@analytics_router.get("/directions", summary="Calls by direction: inbound and outbound")
+def get_directions(
+    principal: Analyst, db: DbSession, since: Since = None, until: Until = None
+) -> dict[str, object]:
+    rows = analytics.calls_by_direction(db, principal.organization_id, *_window(since, until))
+    return {"object": "list", "data": rows}
+
+
+@analytics_router.get("/numbers", summary="Calls per phone number of the organization")
+def get_numbers(
+    principal: Analyst, db: DbSession, since: Since = None, until: Until = None
+) -> dict[str, object]:
+    rows = analytics.calls_by_number(db, principal.organization_id, *_window(since, until))
+    return {"object": "list", "data": rows}
+
+
 @analytics_router.get("/latency", summary="Average and p95 translation latency")
 def get_latency(
     principal: Analyst, db: DbSession, since: Since = None, until: Until = None

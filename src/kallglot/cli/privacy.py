@@ -4,22 +4,33 @@ the purge job and the sub-processor list."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kallglot.core.errors import ConfigurationError
+if TYPE_CHECKING:
+    from kallglot.crypto.keyring import Keyring
+
+from kallglot.core.errors import ConfigurationError, KallglotError
 from kallglot.core.settings import Settings, load_settings
 
 keys_app = typer.Typer(help="Encryption keys (envelope encryption at rest).", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of personal data.", no_args_is_help=True)
 privacy_app = typer.Typer(help="Privacy: the public sub-processor list.", no_args_is_help=True)
+backup_app = typer.Typer(
+    help="Encrypted backups of the database and blobs (disaster recovery only).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(retention_app, name="retention")
     app.add_typer(privacy_app, name="privacy")
+    app.add_typer(backup_app, name="backup")
 
 
 def _settings() -> Settings:
@@ -144,3 +155,113 @@ def subprocessor_add(
             dpa_url=dpa_url,
         )
     typer.echo(f"{entry.name}: effective {entry.effective_at:%Y-%m-%d}; {notified} owners notified")
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """A refused backup or restore prints its reason and exits 1 (nothing was changed)."""
+    try:
+        yield
+    except KallglotError as exc:
+        typer.echo(f"kallglot: {exc.message} ({exc.code})", err=True)
+        raise typer.Exit(1) from None
+
+
+def _installed_keyring(settings: Settings) -> Keyring:
+    from kallglot.crypto.keyring import Keyring, install_keyring
+
+    keyring = Keyring.from_settings(settings)
+    install_keyring(keyring)
+    return keyring
+
+
+@backup_app.command("create")
+def backup_create(
+    output: Annotated[
+        Path | None, typer.Option(help="Archive to write (default: in KALLGLOT_BACKUP_DIR).")
+    ] = None,
+) -> None:
+    """Write an encrypted archive of the database and the blob store (online, consistent)."""
+    from kallglot.privacy.backup import create_backup
+
+    settings = _settings()
+    with _reported_errors():
+        path, manifest = create_backup(
+            settings, _installed_keyring(settings), output=output, progress=_progress
+        )
+    rows = sum(table["rows"] for table in manifest.tables.values())
+    typer.echo(
+        f"backup {manifest.backup_id} written to {path}: {rows} rows, "
+        f"{manifest.blobs['count']} blobs, schema {manifest.schema_revision}"
+    )
+
+
+@backup_app.command("verify")
+def backup_verify(path: Annotated[Path, typer.Argument(help="The archive to check.")]) -> None:
+    """Decrypt and check a whole archive (key, integrity, counts, checksums) without restoring."""
+    from kallglot.privacy.backup import verify_backup
+
+    settings = _settings()
+    with _reported_errors():
+        manifest = verify_backup(path, _installed_keyring(settings))
+    rows = sum(table["rows"] for table in manifest.tables.values())
+    typer.echo(
+        f"backup {manifest.backup_id} of {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC is intact: "
+        f"{rows} rows, {manifest.blobs['count']} blobs, schema {manifest.schema_revision}"
+    )
+
+
+@backup_app.command("restore")
+def backup_restore(
+    path: Annotated[Path, typer.Argument(help="The archive to restore.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace a database that already holds data.")
+    ] = False,
+) -> None:
+    """Restore an archive into this installation (stop the server first).
+
+    Every erasure recorded in the erasure ledger after the backup was taken is applied again.
+    """
+    from kallglot.privacy.restore import restore_backup
+
+    settings = _settings()
+    with _reported_errors():
+        report = restore_backup(
+            settings, _installed_keyring(settings), path, overwrite=yes, progress=_progress
+        )
+    typer.echo(
+        f"restored backup {report.manifest.backup_id}: {report.rows} rows, {report.blobs} blobs; "
+        f"{len(report.erasures_reapplied)} erasures applied again"
+    )
+
+
+@backup_app.command("list")
+def backup_list() -> None:
+    """The archives in the backup folder, oldest first."""
+    from kallglot.privacy.backup import list_backups
+
+    for backup in list_backups(_settings()):
+        typer.echo(
+            f"{backup.created_at:%Y-%m-%dT%H:%M:%SZ}  {backup.backup_id}  "
+            f"{backup.size} bytes  {backup.path}"
+        )
+
+
+@backup_app.command("prune")
+def backup_prune(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Keep this many days (default: KALLGLOT_BACKUP_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Delete archives older than the backup retention period (35 days by default)."""
+    from kallglot.privacy.backup import prune_backups
+
+    removed = prune_backups(_settings(), days=days)
+    for backup in removed:
+        typer.echo(f"deleted {backup.path}")
+    typer.echo(f"{len(removed)} backups deleted")

@@ -184,6 +184,15 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="a peer whose ICE/DTLS is not up this long is closed"
     )
     # --- end WebRTC agent leg --------------------------------------------------------------
+    # --- backups and the erasure ledger (privacy) ------------------------------------------
+    backup_dir: Path | None = Field(default=None, description="default: var_dir/backups")
+    backup_retention_days: int = Field(default=35, ge=1, description="`kallglot backup prune`")
+    erasure_ledger_path: Path | None = Field(
+        default=None,
+        description="append-only record of erasures, kept outside the backups; "
+        "default: var_dir/privacy/erasure-ledger.jsonl",
+    )
+    # --- end backups ----------------------------------------------------------------------
 
     @field_validator("database_url")
     @classmethod
@@ -242,6 +251,14 @@ class Settings(BaseSettings):
     @property
     def effective_blob_dir(self) -> Path:
         return self.blob_dir or self.var_dir / "blobs"
+
+    @property
+    def effective_backup_dir(self) -> Path:
+        return self.backup_dir or self.var_dir / "backups"
+
+    @property
+    def effective_erasure_ledger_path(self) -> Path:
+        return self.erasure_ledger_path or self.var_dir / "privacy" / "erasure-ledger.jsonl"
 
     @property
     def effective_speech_models_dir(self) -> Path:

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from kallglot.db.engine import normalise_url
 
@@ -37,4 +37,9 @@ def head_revision(database_url: str) -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return current_revision_of(connection)
+
+
+def current_revision_of(connection: Connection) -> str | None:
+    """The revision as seen by ``connection`` (inside its transaction, if one is open)."""
+    return MigrationContext.configure(connection).get_current_revision()

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.accounts.models import User
@@ -48,6 +48,7 @@ from kallglot.crypto import (
 )
 from kallglot.db.engine import transaction
 from kallglot.mail import sender as mail
+from kallglot.privacy.erasure_ledger import ErasureEntry, ErasureLedger
 from kallglot.privacy.models import ProcessingLimit, SubjectRequest
 from kallglot.privacy.retention import place_legal_hold
 from kallglot.privacy.subjects import Erased, Exported, StoreContext, Subject, subject_stores
@@ -465,19 +466,33 @@ def download_export(session: Session, token: str, blobs: EncryptedBlobStore) -> 
 
 
 def erase(
-    session: Session, request: SubjectRequest, actor: Actor, blobs: EncryptedBlobStore
+    session: Session,
+    request: SubjectRequest,
+    actor: Actor,
+    blobs: EncryptedBlobStore,
+    *,
+    ledger: ErasureLedger,
 ) -> dict[str, Any]:
-    """Delete or anonymise the subject in every store, then destroy the subject's data keys."""
+    """Delete or anonymise the subject in every store, then destroy the subject's data keys.
+
+    The erasure is written to ``ledger`` (outside the database) before the caller commits, so
+    that restoring an older backup erases the subject again.
+    """
     _ready(request, (RequestType.ERASURE,))
     subject = subject_of(session, request)
-    context = StoreContext(session, subject, blobs, utcnow())
-    results: dict[str, Erased] = {name: s.erase(context) for name, s in subject_stores().items()}
+    ledger.append(
+        ErasureEntry(
+            request_id=request.id,
+            organization_id=subject.organization_id,
+            erased_at=utcnow(),
+            user_id=subject.user_id or _user_id_by_email(session, subject),
+            email_hash=subject.email_hash,
+            phone_hash=subject.phone_hash,
+        )
+    )
+    results, destroyed = erase_subject(session, subject, blobs)
     for export_blob in _pending_exports(session, request):
         blobs.delete(export_blob)
-    keyring = get_keyring()
-    destroyed = sum(
-        keyring.destroy(session, subject.organization_id, ref) for ref in subject.key_refs
-    )
     request.subject_value = None
     outcome = {
         "removed": {name: result.removed for name, result in results.items()},
@@ -490,6 +505,26 @@ def erase(
     }
     _complete(session, request, actor, outcome)
     return outcome
+
+
+def erase_subject(
+    session: Session, subject: Subject, blobs: EncryptedBlobStore
+) -> tuple[dict[str, Erased], int]:
+    """Every store's erasure for ``subject``, then its data keys destroyed (idempotent)."""
+    context = StoreContext(session, subject, blobs, utcnow())
+    results: dict[str, Erased] = {name: s.erase(context) for name, s in subject_stores().items()}
+    keyring = get_keyring()
+    destroyed = sum(
+        keyring.destroy(session, subject.organization_id, ref) for ref in subject.key_refs
+    )
+    return results, destroyed
+
+
+def _user_id_by_email(session: Session, subject: Subject) -> str | None:
+    """The account an external email subject turned out to have (the ledger keeps its id)."""
+    if subject.email is None:
+        return None
+    return session.scalar(select(User.id).where(func.lower(User.email) == subject.email))
 
 
 def _pending_exports(session: Session, request: SubjectRequest) -> list[str]:
@@ -637,7 +672,12 @@ def rectify(
 
 
 def run_erasure(
-    sessions: sessionmaker[Session], request_id: str, actor: Actor, blobs: EncryptedBlobStore
+    sessions: sessionmaker[Session],
+    request_id: str,
+    actor: Actor,
+    blobs: EncryptedBlobStore,
+    *,
+    ledger: ErasureLedger,
 ) -> dict[str, Any]:
     """``erase`` in its own transaction, then flush SQLite's write-ahead log into the file.
 
@@ -645,7 +685,8 @@ def run_erasure(
     WAL still holds earlier page images until a checkpoint truncates it.
     """
     with transaction(sessions) as session:
-        outcome = erase(session, session.get_one(SubjectRequest, request_id), actor, blobs)
+        request = session.get_one(SubjectRequest, request_id)
+        outcome = erase(session, request, actor, blobs, ledger=ledger)
     with sessions() as session:
         if session.get_bind().dialect.name == "sqlite":
             session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

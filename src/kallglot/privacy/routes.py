@@ -20,6 +20,7 @@ from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
 from kallglot.privacy import legal, subprocessors
 from kallglot.privacy import requests as dsr
+from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.models import LegalRequest, SubjectRequest
 from kallglot.privacy.retention import (
     active_legal_holds,
@@ -194,7 +195,9 @@ def execute(
                 db, request, principal, account=body.account, transcript_turns=body.transcript_turns
             )
     if kind is dsr.RequestType.ERASURE:
-        dsr.run_erasure(sessions, request_id, principal, blobs)
+        dsr.run_erasure(
+            sessions, request_id, principal, blobs, ledger=ErasureLedger.from_settings(settings)
+        )
     with transaction(sessions) as db:
         return _out(dsr.get_request(db, principal.organization_id, request_id))
 

@@ -14,6 +14,8 @@ from kallglot.core.ids import new_id
 from kallglot.core.threads import run_to_completion
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
+from kallglot.privacy.processing import session_processing_allowed
+from kallglot.privacy.requests import Purpose
 from kallglot.realtime import service
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import EventBus
@@ -46,6 +48,11 @@ class DatabaseCallStore:
 
     def _write_turn(self, turn: FinalTurn) -> None:
         with transaction(self._sessions) as db:
+            if not session_processing_allowed(
+                db, self._organization_id, self._call_id, Purpose.RECORDING
+            ):
+                # A restricted party: the live turn reached the client, nothing is kept.
+                return
             if self._sequence is None:
                 latest = db.scalar(
                     select(func.max(TranscriptTurn.sequence)).where(
@@ -171,13 +178,23 @@ class RealtimeHub:
                 self.engines,
                 self.bus,
                 store,
-                Recorder() if call.recording_enabled else None,
+                Recorder() if await self._recording_allowed(call) else None,
             )
             self.runtimes[call.id] = runtime
             self.stores[call.id] = store
             if call.status == SessionStatus.CREATED.value:
                 await asyncio.to_thread(store.set_status, SessionStatus.CONNECTING, "connected")
             return runtime, store
+
+    async def _recording_allowed(self, call: CallSession) -> bool:
+        """Recording asked for, and no party restricted processing (no audio kept at all)."""
+        if not call.recording_enabled:
+            return False
+        return await asyncio.to_thread(self._processing_allowed, call.id, call.organization_id)
+
+    def _processing_allowed(self, call_id: str, organization_id: str) -> bool:
+        with self.sessions() as db:
+            return session_processing_allowed(db, organization_id, call_id, Purpose.RECORDING)
 
     async def end(self, call_id: str, reason: str) -> None:
         """End the call everywhere: the live runtime (if here) and the stored session."""
@@ -195,7 +212,13 @@ class RealtimeHub:
             call = db.get(CallSession, call_id)
             if call is None:
                 return
-            if recorder is not None and recorder.seconds > 0:
+            # Checked again at the end: a restriction or a caller's number may have arrived
+            # during the call.
+            if (
+                recorder is not None
+                and recorder.seconds > 0
+                and session_processing_allowed(db, call.organization_id, call.id, Purpose.RECORDING)
+            ):
                 store_recording(db, self.blobs, call, recorder)
             service.finish(db, call, reason)
 

@@ -1,16 +1,8 @@
-// Analytics charts (Chart.js) from the call records and the latency API.
+// Analytics charts (Chart.js) from the organization analytics API (/v1/analytics/...), which
+// leaves out subjects who restricted processing or objected to analytics.
 import { api, flash } from "./api.js";
 
 const COLORS = ["#1d4ed8", "#0f766e", "#b45309", "#7c3aed", "#be123c", "#4d7c0f"];
-
-function countBy(items, key) {
-  const counts = new Map();
-  for (const item of items) {
-    const label = key(item);
-    if (label != null) counts.set(label, (counts.get(label) || 0) + 1);
-  }
-  return counts;
-}
 
 function bar(canvas, labels, datasets, options = {}) {
   return new window.Chart(canvas, {
@@ -33,48 +25,54 @@ function loadChartJs() {
 
 export async function initAnalytics(root) {
   const canvas = (name) => root.querySelector(`[data-chart="${name}"]`);
-  let calls;
-  let latency;
-  let agents;
+  let minutes, pairs, latency, agents, directions, numbers;
   try {
-    [calls, latency, agents] = await Promise.all([
-      api("GET", "/v1/calls?limit=100"),
-      api("GET", "/v1/latency"),
-      api("GET", "/v1/routing/agents?limit=100"),
+    [minutes, pairs, latency, agents, directions, numbers] = await Promise.all([
+      api("GET", "/v1/analytics/minutes"),
+      api("GET", "/v1/analytics/language-pairs"),
+      api("GET", "/v1/analytics/latency"),
+      api("GET", "/v1/analytics/agents"),
+      api("GET", "/v1/analytics/directions"),
+      api("GET", "/v1/analytics/numbers"),
       loadChartJs(),
     ]);
   } catch (error) {
     flash(root, error.message);
     return;
   }
-  const records = calls.data;
 
-  const minutes = new Map();
-  for (const call of records) {
-    const day = call.started_at.slice(0, 10);
-    minutes.set(day, (minutes.get(day) || 0) + (call.duration_seconds || 0) / 60);
-  }
-  const days = [...minutes.keys()].sort();
-  bar(canvas("minutes"), days, [{ label: "Minutes", data: days.map((day) => minutes.get(day).toFixed(1)) }]);
+  const days = minutes.data;
+  bar(canvas("minutes"), days.map((row) => row.day), [{ label: "Minutes", data: days.map((row) => row.minutes) }]);
 
-  const pairs = countBy(records, (call) => `${call.caller_language || "?"} → ${call.agent_language || "?"}`);
-  bar(canvas("pairs"), [...pairs.keys()], [{ label: "Calls", data: [...pairs.values()] }], { indexAxis: "y" });
-
-  const series = [
-    ["End of speech → transcript", latency.end_of_speech_to_asr_final],
-    ["End of speech → first translated audio", latency.end_of_speech_to_first_audio],
-  ];
   bar(
-    canvas("latency"),
-    ["p50", "p95", "max"],
-    series.map(([label, stats]) => ({ label, data: [stats.p50_ms, stats.p95_ms, stats.max_ms] })),
+    canvas("pairs"),
+    pairs.data.map((row) => row.language_pair.replace("-", " → ")),
+    [{ label: "Calls", data: pairs.data.map((row) => row.calls) }],
+    { indexAxis: "y" },
   );
 
-  const names = new Map(agents.data.map((agent) => [agent.id, agent.display_name]));
-  const answered = countBy(
-    records.filter((call) => call.answered_at),
-    (call) => names.get(call.agent_id) || call.agent_id,
+  bar(canvas("latency"), ["average", "p95"], [
+    { label: "End of speech → first translated audio", data: [latency.average_ms, latency.p95_ms] },
+  ]);
+
+  bar(canvas("agents"), agents.data.map((row) => row.display_name || row.agent_id), [
+    { label: "Calls answered", data: agents.data.map((row) => row.calls_answered) },
+    { label: "Calls missed", data: agents.data.map((row) => row.calls_missed) },
+  ]);
+
+  bar(canvas("directions"), directions.data.map((row) => row.direction), [
+    { label: "Answered", data: directions.data.map((row) => row.answered) },
+    { label: "Missed", data: directions.data.map((row) => row.missed) },
+  ]);
+
+  bar(
+    canvas("numbers"),
+    numbers.data.map((row) => row.e164 || "(no number)"),
+    [
+      { label: "Inbound", data: numbers.data.map((row) => row.inbound) },
+      { label: "Outbound", data: numbers.data.map((row) => row.outbound) },
+    ],
+    { indexAxis: "y" },
   );
-  bar(canvas("agents"), [...answered.keys()], [{ label: "Calls answered", data: [...answered.values()] }]);
   root.dataset.ready = "true";
 }
