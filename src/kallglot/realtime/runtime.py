@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import soxr  # type: ignore[import-untyped]
@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# The relay of the caller's own voice has no utterance; its chunks share this id.
+ORIGINAL_AUDIO = "original"
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class Direction:
             del self._pending[:FRAME_BYTES]
             if self.call.recorder is not None:
                 self.call.recorder.add(Recorder.ORIGINAL, frame.pcm)
+            self.call.relay_original(self.speaker, frame.pcm)
             self.stream_ms = frame.end_ms
             self.clock.mark(frame.end_ms)
             if self._frames.full():
@@ -349,7 +352,11 @@ class CallRuntime:
             Party.AGENT: target_language,
         }
         self._players = {party: Player(self._sink_for(party)) for party in Party}
-        for player in self._players.values():
+        # Assistive mode: the agent hears the caller's own voice, relayed as it arrives
+        # (the translation reaches the agent as text). Barge-in never clears it.
+        assistive = mode is SessionMode.ASSISTIVE
+        self._relay = Player(self._relay_sink, lead_s=0.0) if assistive else None
+        for player in self._all_players():
             player.start()
         self._directions: dict[Party, Direction] = {}
         self._last_activity = time.monotonic()
@@ -428,13 +435,30 @@ class CallRuntime:
     def player(self, listener: Party) -> Player:
         return self._players[listener]
 
+    def _all_players(self) -> list[Player]:
+        return [*self._players.values(), *([self._relay] if self._relay else [])]
+
+    def relay_original(self, speaker: Party, pcm16k: bytes) -> None:
+        """In assistive mode, pass the caller's own voice on to the agent."""
+        if self._relay is not None and speaker is Party.CALLER:
+            self._relay.enqueue(ORIGINAL_AUDIO, pcm16k, self._relay.generation)
+
+    async def _relay_sink(self, chunk: OutputChunk) -> None:
+        for connection in list(self.connections.values()):
+            if connection.hears(Party.AGENT):
+                await connection.send(
+                    _audio_event(self.id, Party.AGENT, chunk, connection, content="original")
+                )
+
     def _sink_for(self, listener: Party) -> Callable[[OutputChunk], Awaitable[None]]:
         async def sink(chunk: OutputChunk) -> None:
             if self.recorder is not None:
                 self.recorder.add(Recorder.TRANSLATED, chunk.pcm16k)
             for connection in list(self.connections.values()):
                 if connection.hears(listener):
-                    await connection.send(_audio_event(self.id, listener, chunk, connection))
+                    await connection.send(
+                        _audio_event(self.id, listener, chunk, connection, content="translation")
+                    )
 
         return sink
 
@@ -460,13 +484,17 @@ class CallRuntime:
         except TimeoutError:
             for direction in self._directions.values():
                 direction.cancel()
-        for player in self._players.values():
+        for player in self._all_players():
             await player.stop()
         await self.broadcast(event("session.ended", self.id, reason=reason))
 
 
 def _audio_event(
-    call_id: str, listener: Party, chunk: OutputChunk, connection: Connection
+    call_id: str,
+    listener: Party,
+    chunk: OutputChunk,
+    connection: Connection,
+    content: Literal["translation", "original"],
 ) -> dict[str, Any]:
     payload, rate = connection.encode_output(listener, chunk.pcm16k)
     return event(
@@ -474,7 +502,8 @@ def _audio_event(
         call_id,
         listener=listener.value,
         speaker=listener.other.value,
-        utterance_id=chunk.utterance_id,
+        content=content,
+        utterance_id=chunk.utterance_id if content == "translation" else None,
         sequence=chunk.sequence,
         audio={
             "encoding": connection.output_encoding.value,
