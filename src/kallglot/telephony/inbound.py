@@ -1,0 +1,60 @@
+"""An inbound carrier call: routed to an agent and given a session to stream into.
+
+Every carrier webhook (Twilio's TwiML, Telnyx's call control) asks the same question and
+only words the answer differently: refuse (busy or unknown number), play the overflow
+message, or stream the call into a new session with its stream token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from kallglot.core.clock import utcnow
+from kallglot.core.errors import NotFoundError, ServiceUnavailableError
+from kallglot.db.engine import transaction
+from kallglot.realtime import service
+from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.schemas import CreateSession, SessionMode
+from kallglot.telephony.calls import service as calls
+
+
+@dataclass(frozen=True)
+class InboundDecision:
+    action: Literal["busy", "unknown_number", "overflow", "stream"]
+    overflow_message: str | None = None
+    session_id: str = ""
+    stream_token: str = ""
+
+
+def route_inbound(
+    hub: RealtimeHub, stream_token_ttl: timedelta, to_number: str, from_number: str
+) -> InboundDecision:
+    """Blocking (database): run it in a worker thread."""
+    try:
+        hub.admission.check_room()
+    except ServiceUnavailableError:
+        return InboundDecision("busy")
+    with transaction(hub.sessions) as db:
+        try:
+            routed = calls.inbound(db, to_number=to_number, from_number=from_number, now=utcnow())
+        except NotFoundError:
+            return InboundDecision("unknown_number")
+        if routed.offer.agent is None:
+            return InboundDecision("overflow", overflow_message=routed.offer.overflow_message)
+        session, grant = service.create_session(
+            db,
+            routed.call.organization_id,
+            CreateSession(
+                mode=SessionMode(routed.call.mode), source_language=routed.call.caller_language
+            ),
+            stream_token_ttl,
+        )
+        routed.call.session_id = session.id
+    return InboundDecision("stream", session_id=session.id, stream_token=grant.token)
+
+
+def stream_url(public_base_url: str, path: str) -> str:
+    """The WebSocket URL a carrier connects to (``http`` becomes ``ws``)."""
+    return public_base_url.rstrip("/").replace("http", "ws", 1) + path
