@@ -9,12 +9,14 @@ from fastapi import FastAPI
 
 from kallglot.accounts.dependencies import PUBLIC
 from kallglot.core.settings import Settings
+from kallglot.telephony.telnyx.routes import router as telnyx_router
 from kallglot.telephony.twilio.routes import router as twilio_router
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Routers under ``/v1/telephony`` (and the session's WebRTC offer endpoint)."""
     app.include_router(twilio_router, dependencies=[PUBLIC])
+    app.include_router(telnyx_router, dependencies=[PUBLIC])
 
 
 @contextlib.asynccontextmanager
