@@ -18,6 +18,7 @@ from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.schemas import CreateSession, SessionMode
 from kallglot.telephony.calls import service as calls
+from kallglot.telephony.routing import service as routing
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,18 @@ def route_inbound(
             return InboundDecision("unknown_number")
         if routed.offer.agent is None:
             return InboundDecision("overflow", overflow_message=routed.offer.overflow_message)
+        caller_language = routed.call.caller_language
+        spoken = routing.languages_of(db, routed.offer.agent.id)
+        # Translate into a language of the agent the call rings at (the console can still
+        # override it mid-call); an agent who speaks the caller's language needs none.
+        agent_language = spoken[0] if spoken and caller_language not in spoken else None
         session, grant = service.create_session(
             db,
             routed.call.organization_id,
             CreateSession(
-                mode=SessionMode(routed.call.mode), source_language=routed.call.caller_language
+                mode=SessionMode(routed.call.mode),
+                source_language=caller_language,
+                target_language=agent_language,
             ),
             stream_token_ttl,
         )
