@@ -20,6 +20,7 @@ from kallglot.core.settings import Settings
 from kallglot.realtime import service
 from kallglot.realtime.models import CallSession
 from kallglot.telephony.calls.models import CallRecord
+from kallglot.telephony.routing.models import Agent
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 from tests.telephony.telnyx_helpers import (
@@ -88,6 +89,34 @@ def test_a_call_to_a_staffed_number_is_answered_with_a_stream_into_a_new_session
         opened = service.authenticate_stream(db, record.session_id, token)
         assert isinstance(opened, CallSession)
         assert opened.organization_id == org.id
+
+
+def test_when_telnyx_refuses_the_answer_nothing_is_left_waiting(
+    client: TestClient,
+    identity: Identity,
+    database: MigratedDatabase,
+    httpserver: HTTPServer,
+) -> None:
+    org = identity.organization()
+    with database.sessions.begin() as db:
+        agent = make_agent(
+            db, member_id(identity, org, "Anna"), org, "Anna", ["en"], "available", 5
+        )
+        make_number(db, org, make_queue(db, org, [agent]), e164="+493012345670")
+    httpserver.expect_oneshot_request(f"{ACTIONS}/answer", method="POST").respond_with_json(
+        {"errors": [{"code": "90018", "title": "Call has already ended"}]}, status=422
+    )
+
+    response = post(client, call_initiated("+493012345670"))
+
+    assert response.status_code == 502  # type: ignore[attr-defined]
+    assert response.json()["error"]["code"] == "carrier_error"  # type: ignore[attr-defined]
+    with database.sessions() as db:
+        record = db.scalars(select(CallRecord)).one()
+        assert record.outcome == "abandoned" and record.ended_at is not None
+        session = db.get_one(CallSession, record.session_id)
+        assert (session.status, session.end_reason) == ("failed", "carrier_error")
+        assert db.get_one(Agent, agent.id).active_calls == 0  # free for the next call
 
 
 def test_an_unknown_number_is_rejected_and_nothing_is_created(

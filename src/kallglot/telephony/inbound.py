@@ -16,8 +16,11 @@ from kallglot.core.errors import NotFoundError, ServiceUnavailableError
 from kallglot.db.engine import transaction
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.models import CallSession
 from kallglot.realtime.schemas import CreateSession, SessionMode
+from kallglot.realtime.state import TERMINAL, SessionStatus
 from kallglot.telephony.calls import service as calls
+from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.routing import service as routing
 
 
@@ -27,6 +30,7 @@ class InboundDecision:
     overflow_message: str | None = None
     session_id: str = ""
     stream_token: str = ""
+    call_id: str = ""
 
 
 def route_inbound(
@@ -60,7 +64,22 @@ def route_inbound(
             stream_token_ttl,
         )
         routed.call.session_id = session.id
-    return InboundDecision("stream", session_id=session.id, stream_token=grant.token)
+    return InboundDecision(
+        "stream", session_id=session.id, stream_token=grant.token, call_id=routed.call.id
+    )
+
+
+def abandon_inbound(hub: RealtimeHub, decision: InboundDecision) -> None:
+    """The carrier never connected the call we routed (its answer command failed): the call
+    record ends as abandoned (freeing the agent it rang at) and its session as failed, so
+    nothing is left waiting. Blocking (database): run it in a worker thread."""
+    with transaction(hub.sessions) as db:
+        record = db.get(CallRecord, decision.call_id) if decision.call_id else None
+        if record is not None:
+            calls.end(db, record, utcnow())
+        session = db.get(CallSession, decision.session_id) if decision.session_id else None
+        if session is not None and SessionStatus(session.status) not in TERMINAL:
+            service.transition(db, session, SessionStatus.FAILED, "carrier_error")
 
 
 def stream_url(public_base_url: str, path: str) -> str:

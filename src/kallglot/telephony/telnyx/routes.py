@@ -27,7 +27,12 @@ from kallglot.core.errors import (
 )
 from kallglot.core.settings import Settings
 from kallglot.realtime.hub import RealtimeHub
-from kallglot.telephony.inbound import InboundDecision, route_inbound, stream_url
+from kallglot.telephony.inbound import (
+    InboundDecision,
+    abandon_inbound,
+    route_inbound,
+    stream_url,
+)
 from kallglot.telephony.telnyx.bridge import TelnyxBridge
 
 router = APIRouter(prefix="/v1/telephony/telnyx", tags=["telephony"])
@@ -80,7 +85,12 @@ async def call_control(request: Request) -> dict[str, Any]:
     decision = await asyncio.to_thread(
         route_inbound, hub, settings.stream_token_ttl, payload.to_number, payload.from_number
     )
-    await _command(settings, payload.call_control_id, decision)
+    try:
+        await _command(settings, payload.call_control_id, decision)
+    except UpstreamError:
+        if decision.action == "stream":
+            await asyncio.to_thread(abandon_inbound, hub, decision)
+        raise
     return {"handled": True, "action": decision.action, "session_id": decision.session_id or None}
 
 
