@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from kallglot.accounts.permissions import Role
 from tests.conftest import sqlite_only
@@ -89,8 +89,23 @@ def test_compliance_officer_manages_retention_holds_and_a_subject_access_request
     )
     dialog.get_by_role("button", name="Record verification").click()
     expect(dialog).to_be_hidden()
-    request.get_by_role("button", name=re.compile("^Start export")).click()
+    polls: list[Response] = []
+    page.on(
+        "response",
+        lambda r: (
+            polls.append(r)
+            if r.request.method == "GET" and re.search(r"/v1/privacy/requests/[^/?]+$", r.url)
+            else None
+        ),
+    )
+    with page.expect_response(lambda r: r.url.endswith("/execute")) as started:
+        request.get_by_role("button", name=re.compile("^Start export")).click()
+    assert started.value.json()["status"] == "in_progress"  # the export runs in the background
     expect(request).to_have_attribute("data-status", "completed", timeout=30_000)
+    # The bar followed the request until it was done.
+    assert polls, "the progress was never polled"
+    last = polls[-1].json()
+    assert (last["status"], last["progress"]) == ("completed", 100)
     expect(request.locator("progress")).to_have_attribute("value", "100")
     expect(request.locator("[data-percent]")).to_have_text(" 100 %")
     screenshot(page, "privacy-admin")
