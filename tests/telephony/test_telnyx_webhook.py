@@ -70,9 +70,14 @@ def test_a_call_to_a_staffed_number_is_answered_with_a_stream_into_a_new_session
     )
 
     response = post(client, call_initiated("+493012345670"))
+    # Telnyx delivers the webhook again (it retries when an answer is slow): no second
+    # routing, no second command.
+    again = post(client, call_initiated("+493012345670"))
 
     assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+    assert again.json() == {"handled": True, "action": "duplicate", "session_id": None}  # type: ignore[attr-defined]
     httpserver.check_assertions()
+    assert len(httpserver.log) == 1
     answer = json.loads(httpserver.log[0][0].get_data())
     assert answer["stream_track"] == "inbound_track"
     assert answer["stream_bidirectional_mode"] == "rtp"
@@ -117,6 +122,16 @@ def test_when_telnyx_refuses_the_answer_nothing_is_left_waiting(
         session = db.get_one(CallSession, record.session_id)
         assert (session.status, session.end_reason) == ("failed", "carrier_error")
         assert db.get_one(Agent, agent.id).active_calls == 0  # free for the next call
+
+    # Telnyx retries the webhook after our 502: this time the call is routed and answered.
+    httpserver.expect_oneshot_request(f"{ACTIONS}/answer", method="POST").respond_with_json(
+        {"data": {"result": "ok"}}
+    )
+    retried = post(client, call_initiated("+493012345670"))
+    assert retried.json()["action"] == "stream"  # type: ignore[attr-defined]
+    with database.sessions() as db:
+        outcomes = sorted(r.outcome for r in db.scalars(select(CallRecord)))
+        assert outcomes == ["abandoned", "ringing"]
 
 
 def test_an_unknown_number_is_rejected_and_nothing_is_created(

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError, ServiceUnavailableError
 from kallglot.db.engine import transaction
@@ -26,7 +29,7 @@ from kallglot.telephony.routing import service as routing
 
 @dataclass(frozen=True)
 class InboundDecision:
-    action: Literal["busy", "unknown_number", "overflow", "stream"]
+    action: Literal["busy", "unknown_number", "overflow", "stream", "duplicate"]
     overflow_message: str | None = None
     session_id: str = ""
     stream_token: str = ""
@@ -34,18 +37,44 @@ class InboundDecision:
 
 
 def route_inbound(
-    hub: RealtimeHub, stream_token_ttl: timedelta, to_number: str, from_number: str
+    hub: RealtimeHub,
+    stream_token_ttl: timedelta,
+    to_number: str,
+    from_number: str,
+    carrier_call_id: str | None = None,
 ) -> InboundDecision:
-    """Blocking (database): run it in a worker thread."""
+    """Blocking (database): run it in a worker thread.
+
+    With the carrier's id of the call, a webhook delivered again (a retry) is recognised:
+    ``duplicate``, and nothing is routed twice.
+    """
     try:
         hub.admission.check_room()
     except ServiceUnavailableError:
         return InboundDecision("busy")
+    try:
+        return _route(hub, stream_token_ttl, to_number, from_number, carrier_call_id)
+    except IntegrityError:  # the same call routed at this very moment by another delivery
+        return InboundDecision("duplicate")
+
+
+def _route(
+    hub: RealtimeHub,
+    stream_token_ttl: timedelta,
+    to_number: str,
+    from_number: str,
+    carrier_call_id: str | None,
+) -> InboundDecision:
     with transaction(hub.sessions) as db:
+        if carrier_call_id is not None and db.scalar(
+            select(CallRecord.id).where(CallRecord.carrier_call_id == carrier_call_id)
+        ):
+            return InboundDecision("duplicate")
         try:
             routed = calls.inbound(db, to_number=to_number, from_number=from_number, now=utcnow())
         except NotFoundError:
             return InboundDecision("unknown_number")
+        routed.call.carrier_call_id = carrier_call_id
         if routed.offer.agent is None:
             return InboundDecision("overflow", overflow_message=routed.offer.overflow_message)
         caller_language = routed.call.caller_language
@@ -77,6 +106,7 @@ def abandon_inbound(hub: RealtimeHub, decision: InboundDecision) -> None:
         record = db.get(CallRecord, decision.call_id) if decision.call_id else None
         if record is not None:
             calls.end(db, record, utcnow())
+            record.carrier_call_id = None  # the carrier's retry of the webhook routes it anew
         session = db.get(CallSession, decision.session_id) if decision.session_id else None
         if session is not None and SessionStatus(session.status) not in TERMINAL:
             service.transition(db, session, SessionStatus.FAILED, "carrier_error")

@@ -83,8 +83,15 @@ async def call_control(request: Request) -> dict[str, Any]:
             "call.initiated carries 'call_control_id', 'from' and 'to'.", param="payload"
         )
     decision = await asyncio.to_thread(
-        route_inbound, hub, settings.stream_token_ttl, payload.to_number, payload.from_number
+        route_inbound,
+        hub,
+        settings.stream_token_ttl,
+        payload.to_number,
+        payload.from_number,
+        payload.call_control_id,
     )
+    if decision.action == "duplicate":  # Telnyx delivered it again: it is being handled
+        return {"handled": True, "action": "duplicate", "session_id": None}
     try:
         await _command(settings, payload.call_control_id, decision)
     except UpstreamError:
