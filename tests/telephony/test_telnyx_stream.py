@@ -233,9 +233,13 @@ async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_tr
 
         await wait_for(caller_final, 120, "translated final of the caller")
         await send_mulaw(agent, "agent", english, speed=4.0)
-        await wait_for(
-            lambda: any(m["event"] == "mark" for m in heard), 120, "mark after the translation"
-        )
+
+        def translated_speech_heard() -> bool:
+            # more than half a second of it, paced at real time, and the marks after it
+            media = sum(1 for m in heard if m["event"] == "media")
+            return media > 25 and any(m["event"] == "mark" for m in heard)
+
+        await wait_for(translated_speech_heard, 120, "the agent's translated speech")
         mark = next(m for m in heard if m["event"] == "mark")
         echo = frame("mark")
         echo["mark"]["name"] = mark["mark"]["name"]
