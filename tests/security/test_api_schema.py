@@ -2,7 +2,7 @@
 every operation with an owner's API key. No 5xx, and documented responses match.
 
 The one 5xx that is not a bug: 503 for an integration this test server has no credentials for
-(Stripe, Twilio), answered with the documented envelope.
+(Stripe, Twilio, Telnyx), answered with the documented envelope.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from tests.conftest import sqlite_only
 from tests.factories import Identity
 
 EXAMPLES_PER_OPERATION = 2
-UNCONFIGURED_INTEGRATION_CODES = {"billing_unavailable", "twilio_not_configured"}
+UNCONFIGURED_INTEGRATION_CODES = {
+    "billing_unavailable",
+    "twilio_not_configured",
+    "telnyx_not_configured",
+}
 
 
 @schemathesis.check

@@ -154,3 +154,21 @@ async def test_pacer_sends_at_real_time_and_clears_on_barge_in() -> None:
         assert pacer.queued == 0
     finally:
         await pacer.stop()
+
+
+def test_the_jitter_buffer_drains_what_it_holds_in_order_with_gaps_as_lost() -> None:
+    buffer = JitterBuffer(min_frames=3)
+    for seq, at in ((7, 0.0), (5, 0.01), (9, 0.02)):
+        buffer.push(seq, bytes([seq]), at)
+    drained = buffer.drain()
+    assert [(p.sequence, p.payload) for p in drained] == [
+        (5, b"\x05"),
+        (6, None),
+        (7, b"\x07"),
+        (8, None),
+        (9, b"\x09"),
+    ]
+    assert buffer.stats.lost == 2
+    assert buffer.depth == 0
+    buffer.push(8, b"late", 0.03)  # behind what was played: dropped as late
+    assert buffer.stats.late == 1 and buffer.drain() == []

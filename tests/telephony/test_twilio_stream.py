@@ -8,18 +8,14 @@ import contextlib
 import json
 import wave
 from pathlib import Path
-from typing import Any
 
 import pytest
 import websockets
-from sqlalchemy import select
 from streamdouble.api import run_scenario
 from streamdouble.scenario import parse
 from streamdouble.session import SessionConfig
 from websockets.exceptions import ConnectionClosed
 
-from kallglot.realtime.hub import RealtimeHub
-from kallglot.realtime.models import CallSession
 from kallglot.speech.audio import decode_file, resample
 from tests.conftest import FLEURS_DIR, MigratedDatabase, sqlite_only
 from tests.realtime.conftest import (
@@ -30,6 +26,7 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.telephony.streams import closed_with, settled
 
 pytestmark = [sqlite_only, pytest.mark.timeout(300)]
 
@@ -49,35 +46,6 @@ def start_event(token: str) -> str:
             },
         }
     )
-
-
-async def drain(ws: Any) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), timeout=20)
-
-
-async def closed_with(ws: Any) -> int:
-    with pytest.raises(ConnectionClosed) as closed:
-        await drain(ws)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
-
-
-async def settled(server: LiveServer, session_id: str, database: MigratedDatabase) -> str:
-    """The stored status once nothing of the call is live on the node any more (an ending
-    call first finishes what was said, then is stored as ended)."""
-    hub: RealtimeHub = server.app.state.realtime
-    status = ""
-    for _ in range(600):
-        with database.sessions() as db:
-            status = db.scalars(
-                select(CallSession.status).where(CallSession.id == session_id)
-            ).one()
-        live = session_id in hub.runtimes
-        if not live and status in ("created", "ended", "failed"):
-            return status
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the call is still {status}")
 
 
 async def test_garbage_closes_the_stream_and_ends_its_call(

@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     telephony_media_idle_seconds: float = Field(
         default=15.0, gt=0, description="a media stream silent this long is closed"
     )
+    telnyx_public_key: str | None = Field(
+        default=None, description="base64 Ed25519 key that signs Telnyx call-control webhooks"
+    )
     # --- end telephony transports -----------------------------------------------------------
     # --- WebRTC agent leg ------------------------------------------------------------------
     webrtc_ice_servers: list[IceServer] = Field(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from kallglot.accounts.dependencies import PUBLIC
 from kallglot.core.settings import Settings
+from kallglot.telephony.telnyx.routes import router as telnyx_router
 from kallglot.telephony.twilio.routes import router as twilio_router
 from kallglot.telephony.webrtc.peer import WebRtcLegs
 from kallglot.telephony.webrtc.routes import router as webrtc_router
@@ -19,6 +20,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(twilio_router, dependencies=[PUBLIC])
     app.include_router(webrtc_router, dependencies=[PUBLIC])
     app.state.webrtc = WebRtcLegs(settings)
+    app.include_router(telnyx_router, dependencies=[PUBLIC])
 
 
 @contextlib.asynccontextmanager

@@ -47,3 +47,6 @@ class CallRecord(IdMixin, TimestampMixin, Base):
     # The realtime session (call_sessions.id, ``sess_…``) that carried the audio.
     session_id: Mapped[str | None] = mapped_column(String(40), index=True)
     recording: Mapped[bool] = mapped_column(default=False)
+    # The carrier's own id of the call (Telnyx ``call_control_id``): a webhook the carrier
+    # delivers again is recognised instead of routing the same call twice.
+    carrier_call_id: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -19,12 +19,15 @@ from kallglot.accounts.dependencies import require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import DbSession, SessionFactory
+from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.db.engine import transaction
+from kallglot.realtime import service as sessions
+from kallglot.realtime.models import CallSession
+from kallglot.realtime.schemas import StreamInfo
 from kallglot.telephony.calls import service
 from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.numbers.models import PhoneNumber
@@ -73,6 +76,14 @@ class CallOut(ResponseModel):
     mode: str
     session_id: str | None
     recording: bool
+
+
+class AnsweredCallOut(CallOut):
+    stream: StreamInfo | None = Field(
+        default=None,
+        description="joins the call's session as the agent (party=agent); a new token, so "
+        "answer after the carrier's stream has connected (it does as the call is offered)",
+    )
 
 
 class OutboundIn(RequestModel):
@@ -204,17 +215,30 @@ def _own_agent(db: Session, principal: Principal) -> Agent:
     return agent
 
 
-@router.post("/{call_id}/answer", summary="Answer a call offered to you")
+@router.post(
+    "/{call_id}/answer",
+    summary="Answer a call offered to you; the answer says how to join its session",
+)
 def answer_call(
     call_id: str,
     principal: Annotated[Principal, require(Permission.CALLS_ANSWER)],
     db: DbSession,
-) -> CallOut:
+    settings: AppSettings,
+) -> AnsweredCallOut:
     record = get_for_organization(
         db, CallRecord, call_id, principal.organization_id, what="call", for_update=True
     )
     service.answer(db, record, _own_agent(db, principal), utcnow())
-    return _out(db, record)
+    stream = None
+    session = db.get(CallSession, record.session_id) if record.session_id else None
+    if session is not None and session.organization_id == principal.organization_id:
+        grant = sessions.issue_stream_token(session, settings.stream_token_ttl)
+        stream = StreamInfo(
+            url=sessions.stream_url(settings.public_base_url, session.id),
+            token=grant.token,
+            expires_at=grant.expires_at,
+        )
+    return AnsweredCallOut.model_validate({**_out(db, record).model_dump(), "stream": stream})
 
 
 @router.post("/{call_id}/hangup", summary="End a call")

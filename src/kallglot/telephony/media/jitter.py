@@ -110,3 +110,21 @@ class JitterBuffer:
         if payload is None:
             self.stats.lost += 1
         return Played(sequence & 0xFFFF, payload)
+
+    def drain(self) -> list[Played]:
+        """Everything still held, in order, gaps as lost frames: the stream has ended."""
+        if not self._frames:
+            return []
+        first = min(self._frames)
+        if self._next is not None and self._next < first:
+            first = self._next
+        last = max(self._frames)
+        played = []
+        for sequence in range(first, last + 1):
+            payload = self._frames.pop(sequence, None)
+            if payload is None:
+                self.stats.lost += 1
+            played.append(Played(sequence & 0xFFFF, payload))
+        self._next = last + 1
+        self._playing = False
+        return played

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-FRAME_BYTES = 160  # 20 ms of mu-law at 8 kHz
+from kallglot.telephony.media_stream import MediaStreamError
+
 MAX_PAYLOAD_CHARS = 16_000
 
 
@@ -86,10 +87,6 @@ InboundEvent = Connected | Start | Media | Dtmf | Mark | Stop
 _inbound: TypeAdapter[InboundEvent] = TypeAdapter(
     Annotated[InboundEvent, Field(discriminator="event")]
 )
-
-
-class MediaStreamError(Exception):
-    """A frame that is not the Media Streams protocol; the stream is closed (1007)."""
 
 
 def parse(raw: str) -> InboundEvent:

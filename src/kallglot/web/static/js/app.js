@@ -12,6 +12,10 @@ async function init(root) {
   if (console_) (await import("./console.js")).initConsole(console_);
   const charts = root.querySelector("[data-analytics]");
   if (charts) (await import("./analytics.js")).initAnalytics(charts);
+  const keys = root.querySelector("[data-security-keys]");
+  if (keys) (await import("./webauthn.js")).initSecurityKeys(keys);
+  const privacy = root.querySelector("[data-privacy]");
+  if (privacy) (await import("./privacy.js")).initPrivacy(privacy);
 }
 
 async function tailorNavigation() {

@@ -171,6 +171,7 @@ export function initConsole(root) {
   // ---- presence and incoming calls ---------------------------------------------------
   const presence = $("[data-presence]");
   presence.addEventListener("change", async () => {
+    presence.dataset.chosen = "true";
     try {
       await api("PUT", "/v1/routing/me/presence", { presence: presence.value });
       clearFlash(root);
@@ -224,8 +225,10 @@ export function initConsole(root) {
     .then((me) => api("GET", "/v1/routing/agents?limit=100").then((agents) => [me, agents]))
     .then(([me, agents]) => {
       const mine = agents.data.find((agent) => agent.user_id === me.user.id);
-      if (mine) presence.value = mine.presence;
+      // What the agent picked while this was loading wins over the stored presence.
+      if (mine && !presence.dataset.chosen) presence.value = mine.presence;
     })
-    .catch((error) => flash(root, error.message));
+    .catch((error) => flash(root, error.message))
+    .finally(() => (root.dataset.ready = "true"));
   pollRinging();
 }

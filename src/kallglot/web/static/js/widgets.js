@@ -23,7 +23,7 @@ function fillPath(template, values) {
 
 const tableQueries = new Map();
 
-async function loadTable(table, { append = false } = {}) {
+export async function loadTable(table, { append = false } = {}) {
   const columns = JSON.parse(table.dataset.columns);
   const actions = JSON.parse(table.dataset.actions || "[]");
   const body = table.tBodies[0];

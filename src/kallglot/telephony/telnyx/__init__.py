@@ -1,0 +1,1 @@
+"""Telnyx: call-control webhook answering with media streaming, and the stream itself."""
