@@ -143,6 +143,23 @@ class Settings(BaseSettings):
     telephony_media_idle_seconds: float = Field(
         default=15.0, gt=0, description="a media stream silent this long is closed"
     )
+    sip_listen: str | None = Field(
+        default=None,
+        pattern=r"^udp:[^:]+:\d{1,5}$",
+        description="SIP gateway socket, e.g. udp:127.0.0.1:5070; unset = no SIP listener",
+    )
+    sip_public_host: str | None = Field(
+        default=None, description="address in Contact/SDP; default: the listen address"
+    )
+    sip_rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    sip_rtp_port_max: int = Field(default=20999, ge=1025, le=65535)
+    sip_trusted_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to send INVITEs; empty = any source",
+    )
+    sip_session_expires_seconds: int = Field(
+        default=1800, ge=90, description="session timer offered when the caller asks for one"
+    )
     # --- end telephony transports -----------------------------------------------------------
 
     @field_validator("database_url")

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from kallglot.accounts.dependencies import PUBLIC
 from kallglot.core.settings import Settings
+from kallglot.telephony.sip import GatewayConfig, SipGateway
 from kallglot.telephony.twilio.routes import router as twilio_router
 
 
@@ -20,4 +21,15 @@ def install(app: FastAPI, settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
     """Live transports of this node; every leg still open is closed on shutdown."""
-    yield
+    settings: Settings = app.state.settings
+    app.state.sip_gateway = None
+    if settings.sip_listen is None:  # no SIP listener unless asked for
+        yield
+        return
+    gateway = SipGateway(app.state.realtime, GatewayConfig.from_settings(settings))
+    await gateway.start()
+    app.state.sip_gateway = gateway
+    try:
+        yield
+    finally:
+        await gateway.stop()

@@ -9,19 +9,14 @@ from fastapi import APIRouter, Request, Response, WebSocket
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from kallglot.core.clock import utcnow
 from kallglot.core.errors import (
     AuthenticationError,
-    NotFoundError,
     ServiceUnavailableError,
     ValidationFailedError,
 )
 from kallglot.core.settings import Settings
-from kallglot.db.engine import transaction
-from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
-from kallglot.realtime.schemas import CreateSession, SessionMode
-from kallglot.telephony.calls import service as calls
+from kallglot.telephony.calls.answer import Refusal, Refused, answer_inbound
 from kallglot.telephony.twilio.bridge import TwilioBridge
 
 router = APIRouter(prefix="/v1/telephony/twilio", tags=["telephony"])
@@ -58,34 +53,20 @@ def _check_signature(settings: Settings, request: Request, params: dict[str, str
 def _answer(hub: RealtimeHub, settings: Settings, to_number: str, from_number: str) -> str:
     """TwiML for an inbound call: stream it to a new session, or say why not."""
     response = VoiceResponse()
-    try:
-        hub.admission.check_room()
-    except ServiceUnavailableError:
-        response.reject(reason="busy")
-        return str(response)
-    with transaction(hub.sessions) as db:
-        try:
-            routed = calls.inbound(db, to_number=to_number, from_number=from_number, now=utcnow())
-        except NotFoundError:
+    outcome = answer_inbound(hub, to_number, from_number, settings.stream_token_ttl)
+    if isinstance(outcome, Refused):
+        if outcome.reason is Refusal.BUSY:
+            response.reject(reason="busy")
+        elif outcome.reason is Refusal.UNKNOWN_NUMBER:
             response.reject()
-            return str(response)
-        if routed.offer.agent is None:
-            response.say(routed.offer.overflow_message)
+        else:
+            response.say(outcome.message)
             response.hangup()
-            return str(response)
-        session, grant = service.create_session(
-            db,
-            routed.call.organization_id,
-            CreateSession(
-                mode=SessionMode(routed.call.mode), source_language=routed.call.caller_language
-            ),
-            settings.stream_token_ttl,
-        )
-        routed.call.session_id = session.id
+        return str(response)
     base = settings.public_base_url.rstrip("/").replace("http", "ws", 1)
     connect = Connect()
-    stream = connect.stream(url=base + MEDIA_PATH.format(session_id=session.id))
-    stream.parameter(name="token", value=grant.token)
+    stream = connect.stream(url=base + MEDIA_PATH.format(session_id=outcome.session_id))
+    stream.parameter(name="token", value=outcome.token)
     response.append(connect)
     return str(response)
 
