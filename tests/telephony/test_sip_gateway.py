@@ -179,8 +179,16 @@ def test_a_cancelled_invite_is_terminated_and_leaves_nothing(
     assert response.status == 487
     peer.ack(call, response)
     assert_nothing_left(gateway)
-    # the session was never joined: it is still there for a new attempt
-    assert status_of(database, session_id) == "created"
+    # the session was not ended: the caller can try again
+    assert status_of(database, session_id) != "ended"
+    again = Call(session_id)
+    response = peer.invite(again, offer(peer.rtp_port))
+    assert response.status == 200
+    peer.ack(again, response)
+    again.cseq += 1
+    peer.request(again, "BYE")
+    assert peer.final("BYE").status == 200
+    assert_nothing_left(gateway)
 
 
 def test_a_call_to_a_staffed_number_creates_a_session(

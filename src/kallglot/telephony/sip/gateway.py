@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import ipaddress
 import logging
 from collections.abc import Coroutine
@@ -21,12 +22,14 @@ from typing import Any
 
 from kallglot.core.errors import KallglotError, ServiceUnavailableError
 from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import AudioEncoding, Party, ProtocolError
+from kallglot.realtime.runtime import Send
 from kallglot.telephony.leg import Leg
 from kallglot.telephony.sip import message as sip
 from kallglot.telephony.sip import sdp
 from kallglot.telephony.sip.message import SipMessage, SipParseError
-from kallglot.telephony.sip.routing import Rejection, Target, resolve
+from kallglot.telephony.sip.routing import Rejection, Target, has_caller, resolve
 from kallglot.telephony.sip.rtp import RtpPortsExhausted, RtpStream
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ TRANSACTION_S = 64 * T1
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
 SUPPORTED = "timer"
 MIN_SESSION_EXPIRES = 90
+
+
+class CallerPresent(Exception):
+    """The session already has its caller (SIP answers 486)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,7 @@ class SipGateway:
         self._client_transactions: dict[str, asyncio.Event] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._joining: set[str] = set()
 
     # Lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -296,7 +304,10 @@ class SipGateway:
                 logger.exception("answering a SIP call failed")
             self._reject(pending, _rejection_for(exc))
             if dialog is not None:
-                await self._teardown(dialog, "canceled", send_bye=False)
+                # A session the gateway created ends with its call; one created for SIP by
+                # the API stays open for the caller to try again.
+                reason = "canceled" if dialog_created_here(target) else None
+                await self._teardown(dialog, reason, send_bye=False)
             elif target is not None and target.created_here:
                 await self.hub.end(target.session_id, "canceled")
         finally:
@@ -339,14 +350,19 @@ class SipGateway:
             rtp=rtp,
         )
         try:
-            dialog.leg = await Leg.open(
-                self.hub,
-                target.session_id,
-                target.token,
-                Party.CALLER,
-                lambda event: self._on_session_event(dialog, event),
-                AudioEncoding.PCM_S16LE,
-            )
+            send = functools.partial(self._on_session_event, dialog)
+            if target.call is not None:
+                dialog.leg = await self._join_as_caller(target.call, send)
+            else:
+                assert target.token is not None
+                dialog.leg = await Leg.open(
+                    self.hub,
+                    target.session_id,
+                    target.token,
+                    Party.CALLER,
+                    send,
+                    AudioEncoding.PCM_S16LE,
+                )
         except BaseException:
             await rtp.close()
             raise
@@ -354,6 +370,17 @@ class SipGateway:
         if expires is not None:
             dialog.session_expires_s = max(expires, MIN_SESSION_EXPIRES)
         return dialog
+
+    async def _join_as_caller(self, call: CallSession, send: Send) -> Leg:
+        """Join a SIP session as its caller, unless one is there or joining already."""
+        # Checked and claimed without an await in between: two INVITEs cannot both pass.
+        if call.id in self._joining or has_caller(self.hub, call.id):
+            raise CallerPresent
+        self._joining.add(call.id)
+        try:
+            return await Leg.join(self.hub, call, Party.CALLER, send, AudioEncoding.PCM_S16LE)
+        finally:
+            self._joining.discard(call.id)
 
     def _accept(self, pending: PendingInvite, dialog: Dialog, request: SipMessage) -> None:
         headers = self._dialog_headers(dialog, request)
@@ -573,6 +600,7 @@ def dialog_dtmf(dialog: Dialog) -> Any:
 
 _EXPECTED_FAILURES = (
     asyncio.CancelledError,
+    CallerPresent,
     KallglotError,
     sdp.SdpError,
     SipParseError,
@@ -580,10 +608,16 @@ _EXPECTED_FAILURES = (
 )
 
 
+def dialog_created_here(target: Target | None) -> bool:
+    return target is not None and target.created_here
+
+
 def _rejection_for(exc: BaseException) -> Rejection:
     """The SIP answer for why an INVITE could not be answered."""
     if isinstance(exc, asyncio.CancelledError):
         return Rejection(487, "Request Terminated")
+    if isinstance(exc, CallerPresent):
+        return Rejection(486, "Busy Here", "the session already has its caller")
     if isinstance(exc, sdp.SdpError):
         return Rejection(488, "Not Acceptable Here", str(exc))
     if isinstance(exc, SipParseError):

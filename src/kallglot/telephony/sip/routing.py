@@ -1,7 +1,8 @@
 """Which session an INVITE joins, and whether it may (blocking: run in a worker thread).
 
-- ``sip:<session_id>@host`` joins a session created with ``routing.type = "sip"`` that
-  nobody has joined yet (status ``created``); the gateway mints its stream token.
+- ``sip:<session_id>@host`` joins, as its caller, a session created with
+  ``routing.type = "sip"`` that has not ended and has no caller yet (the agent may already
+  be connected with the session's stream token, which stays valid).
 - ``sip:+4930…@host`` (or ``tel:``) is a call to one of our numbers, answered as Twilio's
   voice webhook answers it (:func:`kallglot.telephony.calls.answer.answer_inbound`).
 """
@@ -12,10 +13,9 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from kallglot.db.engine import transaction
-from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
+from kallglot.realtime.protocol import Party
 from kallglot.realtime.schemas import Routing
 from kallglot.realtime.state import SessionStatus
 from kallglot.telephony.calls.answer import Answered, Refusal, Refused, answer_inbound
@@ -27,10 +27,12 @@ ENDED = {SessionStatus.ENDED.value, SessionStatus.FAILED.value}
 
 @dataclass(frozen=True)
 class Target:
-    """The session to join, and whether the gateway created it (then it also ends it)."""
+    """The session to join: by its stream token when the gateway created it (then the
+    gateway also ends it on failure), or as the loaded session the gateway authorised."""
 
     session_id: str
-    token: str
+    token: str | None
+    call: CallSession | None
     created_here: bool
 
 
@@ -52,7 +54,7 @@ def resolve(
     hub: RealtimeHub, called_user: str, caller_user: str, token_ttl: timedelta
 ) -> Target | Rejection:
     if SESSION_USER.match(called_user):
-        return _join_session(hub, called_user, token_ttl)
+        return _join_session(hub, called_user)
     if NUMBER_USER.match(called_user):
         number = called_user if called_user.startswith("+") else "+" + called_user
         outcome = answer_inbound(hub, number, caller_user, token_ttl, Routing(type="sip"))
@@ -60,18 +62,23 @@ def resolve(
             rejection = _REFUSALS[outcome.reason]
             return Rejection(rejection.status, rejection.reason, outcome.message)
         assert isinstance(outcome, Answered)
-        return Target(outcome.session_id, outcome.token, created_here=True)
+        return Target(outcome.session_id, outcome.token, None, created_here=True)
     return Rejection(404, "Not Found")
 
 
-def _join_session(hub: RealtimeHub, session_id: str, token_ttl: timedelta) -> Target | Rejection:
-    with transaction(hub.sessions) as db:
-        call = db.get(CallSession, session_id, with_for_update=True)
+def _join_session(hub: RealtimeHub, session_id: str) -> Target | Rejection:
+    with hub.sessions() as db:
+        call = db.get(CallSession, session_id)
         if call is None or call.status in ENDED:
             return Rejection(404, "Not Found")
         if call.provider != "sip":
             return Rejection(403, "Forbidden", "the session was not created for SIP")
-        if call.status != SessionStatus.CREATED.value or session_id in hub.runtimes:
-            return Rejection(486, "Busy Here", "the session already has its caller")
-        grant = service.issue_stream_token(call, token_ttl)
-        return Target(call.id, grant.token, created_here=False)
+        return Target(call.id, None, call, created_here=False)
+
+
+def has_caller(hub: RealtimeHub, session_id: str) -> bool:
+    """A caller leg is already in the call on this node (call on the event loop)."""
+    runtime = hub.runtimes.get(session_id)
+    if runtime is None or runtime.ended.is_set():
+        return False
+    return any(c.party is Party.CALLER for c in runtime.connections.values())
