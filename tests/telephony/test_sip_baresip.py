@@ -11,8 +11,8 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,11 +110,13 @@ def overlap(reference: str, heard: str) -> float:
     return sum(word in words for word in said) / len(said) if said else 0.0
 
 
-async def wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
+async def wait_for(condition: Callable[[], object], within_s: float) -> None:
+    """Poll ``condition`` (state of the server's thread, or events a task collects)."""
+    for _ in range(int(within_s * 10)):
+        if condition():
+            return
         await asyncio.sleep(0.1)
+    raise AssertionError(f"not reached within {within_s} s")
 
 
 async def test_baresip_calls_a_session_and_hears_the_agent_translated(
@@ -142,8 +144,8 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
     agent_url = f"{live_server.ws_url}/v1/sessions/{session_id}/connect?token={token}&party=agent"
     log = (tmp_path / "baresip.log").open("wb")
     dial = f"/dial sip:{session_id}@127.0.0.1:{gateway.port}"
-    phone = subprocess.Popen(
-        ["baresip", "-4", "-f", str(home), "-e", dial, "-t", "240"],
+    phone = await asyncio.create_subprocess_exec(
+        *["baresip", "-4", "-f", str(home), "-e", dial, "-t", "240"],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -151,25 +153,26 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
     try:
         async with websockets.connect(agent_url) as agent:
             reader = asyncio.create_task(collect(agent, events))
-            await wait_for(lambda: gateway.dialogs, timeout=30)
+            await wait_for(lambda: gateway.dialogs, 30)
             dialog = next(iter(gateway.dialogs.values()))
-            await wait_for(lambda: events.of("transcript.final", speaker="caller"), timeout=120)
+            await wait_for(lambda: events.of("transcript.final", speaker="caller"), 120)
             await send_mulaw(agent, "agent", agent_speech, speed=4.0)
-            await wait_for(lambda: events.of("latency", speaker="agent"), timeout=120)
+            await wait_for(lambda: events.of("latency", speaker="agent"), 120)
             # the translation is paced out at real time: wait until it has all been sent
             await wait_for(lambda: dialog.rtp.packets_sent > 50 and dialog.rtp.queued == 0, 120)
             await asyncio.sleep(1.0)
             await agent.send(json.dumps({"type": "session.end"}))
             await asyncio.wait_for(reader, timeout=60)
         # the session's end hangs the phone up (our BYE); nothing of the call is left
-        await wait_for(lambda: not gateway.dialogs, timeout=20)
+        await wait_for(lambda: not gateway.dialogs, 20)
     finally:
-        phone.send_signal(signal.SIGTERM)
+        if phone.returncode is None:
+            phone.send_signal(signal.SIGTERM)
         try:
-            phone.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(phone.wait(), 10)
+        except TimeoutError:
             phone.kill()
-            phone.wait(timeout=10)
+            await asyncio.wait_for(phone.wait(), 10)
         log.close()
     output = (tmp_path / "baresip.log").read_text(errors="replace")
     assert gateway.open_rtp_streams == 0
