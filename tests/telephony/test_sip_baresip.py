@@ -32,7 +32,7 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
-from tests.telephony.test_sip_sipp import free_udp_port
+from tests.telephony.sipp_runner import free_udp_port
 
 pytestmark = [
     pytest.mark.slow,

@@ -4,8 +4,6 @@ into SIP sessions: every call is answered and torn down, and none is left behind
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,8 +15,8 @@ from kallglot.realtime.models import CallSession
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase
 from tests.realtime.conftest import LiveServer, new_session
+from tests.telephony.sipp_runner import run_sipp
 
-SCENARIO = Path(__file__).parent / "sipp" / "uac_sessions.xml"
 CALLS = 20
 
 pytestmark = [
@@ -42,33 +40,11 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def sip_sessions(database: MigratedDatabase, organization_id: str, count: int) -> list[str]:
     return [
         new_session(database, organization_id, mode="transcription", routing={"type": "sip"})[0]
         for _ in range(count)
     ]
-
-
-def run_sipp(
-    target: str, session_ids: list[str], tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
-    """20 calls at 5/s, each held 300 ms; SIPp exits 0 only if every call completed."""
-    injection = tmp_path / "sessions.csv"
-    injection.write_text("SEQUENTIAL\n" + "".join(f"{sid};\n" for sid in session_ids))
-    command = ["sipp", target, "-sf", str(SCENARIO), "-inf", str(injection)]
-    command += ["-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port())]
-    command += ["-m", str(len(session_ids)), "-r", "5", "-d", "300"]
-    command += ["-nostdin", "-timeout", "60s", "-timeout_error", "-trace_err"]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=90, check=False, cwd=tmp_path
-    )
 
 
 def test_twenty_calls_at_five_per_second_are_answered_and_torn_down(
@@ -80,7 +56,7 @@ def test_twenty_calls_at_five_per_second_are_answered_and_torn_down(
     gateway: SipGateway = live_server.app.state.sip_gateway
     session_ids = sip_sessions(database, organization_id, CALLS)
 
-    result = run_sipp(f"127.0.0.1:{gateway.port}", session_ids, tmp_path)
+    result = run_sipp(f"127.0.0.1:{gateway.port}", session_ids, tmp_path, rate=5)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     deadline = time.monotonic() + 15

@@ -144,6 +144,7 @@ class SipGateway:
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._joining: set[str] = set()
+        self.calls_answered = 0
 
     # Lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -386,6 +387,7 @@ class SipGateway:
         headers = self._dialog_headers(dialog, request)
         body = self._sdp_answer(dialog)
         data = self._respond(request, pending.source, 200, "OK", headers, body, pending.to_tag)
+        self.calls_answered += 1
         dialog.tasks.add(asyncio.create_task(self._retransmit_ok(dialog, data)))
         if dialog.session_expires_s is not None:
             dialog.tasks.add(asyncio.create_task(self._session_timer(dialog)))
