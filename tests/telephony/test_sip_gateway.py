@@ -4,8 +4,10 @@ and the proper error answers. Nothing of a call may be left in the gateway after
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -265,4 +267,60 @@ def test_malformed_requests_and_unknown_dialogs_are_answered(
     assert peer.final("BYE").status == 481
     peer.request(Call("kallglot"), "MESSAGE")
     assert peer.final("MESSAGE").status == 405
+    assert_nothing_left(gateway)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "header"),
+    [
+        ("Require: 100rel\r\n", 420, "Unsupported"),  # reliable provisionals: not offered
+        ("Session-Expires: 30\r\n", 422, "Min-SE"),  # below RFC 4028's minimum
+    ],
+)
+def test_extensions_we_do_not_do_are_refused_before_any_work(
+    peer: Peer,
+    gateway: SipGateway,
+    database: MigratedDatabase,
+    org: Org,
+    extra: str,
+    status: int,
+    header: str,
+) -> None:
+    call = Call(sip_session(database, org))
+    response = peer.invite(call, offer(peer.rtp_port), extra=extra)
+    assert response.status == status and response.get(header)
+    peer.ack(call, response)
+    assert_nothing_left(gateway)
+
+
+def test_a_session_timer_asked_for_is_granted_with_the_caller_refreshing(
+    peer: Peer, gateway: SipGateway, database: MigratedDatabase, org: Org
+) -> None:
+    call = Call(sip_session(database, org))
+    response = peer.invite(
+        call, offer(peer.rtp_port), extra="Supported: timer\r\nSession-Expires: 120\r\n"
+    )
+    assert response.status == 200
+    assert response.get("Session-Expires") == "120;refresher=uac"
+    assert response.get("Require") == "timer"
+    peer.ack(call, response)
+    call.cseq += 1
+    peer.request(call, "UPDATE", extra="Session-Expires: 120\r\n")  # the refresh
+    assert peer.final("UPDATE").status == 200
+    call.cseq += 1
+    peer.request(call, "BYE")
+    assert peer.final("BYE").status == 200
+    assert_nothing_left(gateway)
+
+
+def test_invites_from_outside_the_trusted_networks_are_forbidden(
+    peer: Peer, gateway: SipGateway, database: MigratedDatabase, org: Org
+) -> None:
+    trusted = gateway.config
+    gateway.config = replace(trusted, trusted_networks=(ipaddress.ip_network("10.0.0.0/8"),))
+    try:
+        response = peer.invite(Call(sip_session(database, org)), offer(peer.rtp_port))
+    finally:
+        gateway.config = trusted
+    assert response.status == 403
     assert_nothing_left(gateway)
