@@ -324,3 +324,25 @@ def test_invites_from_outside_the_trusted_networks_are_forbidden(
         gateway.config = trusted
     assert response.status == 403
     assert_nothing_left(gateway)
+
+
+def test_a_caller_that_stops_sending_rtp_is_hung_up_and_its_call_ended(
+    peer: Peer, gateway: SipGateway, database: MigratedDatabase, org: Org
+) -> None:
+    patient = gateway.config
+    gateway.config = replace(patient, media_idle_s=1.0)
+    try:
+        session_id = sip_session(database, org)
+        call = Call(session_id)
+        response = peer.invite(call, offer(peer.rtp_port))
+        assert response.status == 200
+        peer.ack(call, response)
+        bye = peer.next_message(timeout=10)  # no RTP at all from this peer
+    finally:
+        gateway.config = patient
+    assert bye.method == "BYE"
+    peer.answer(bye)
+    assert_nothing_left(gateway)
+    wait_until(lambda: status_of(database, session_id) == "ended")
+    with database.sessions() as db:
+        assert db.get(CallSession, session_id).end_reason == "timeout"  # type: ignore[union-attr]

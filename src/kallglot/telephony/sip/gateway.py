@@ -56,6 +56,7 @@ class GatewayConfig:
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     token_ttl: timedelta
     session_expires_s: int
+    media_idle_s: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> GatewayConfig:
@@ -76,6 +77,7 @@ class GatewayConfig:
             ),
             token_ttl=settings.stream_token_ttl,
             session_expires_s=settings.sip_session_expires_seconds,
+            media_idle_s=settings.telephony_media_idle_seconds,
         )
 
 
@@ -391,6 +393,7 @@ class SipGateway:
         dialog.tasks.add(asyncio.create_task(self._retransmit_ok(dialog, data)))
         if dialog.session_expires_s is not None:
             dialog.tasks.add(asyncio.create_task(self._session_timer(dialog)))
+        dialog.tasks.add(asyncio.create_task(self._watch_media(dialog)))
 
     def _dialog_headers(self, dialog: Dialog, request: SipMessage) -> list[tuple[str, str]]:
         contact = f"<sip:{dialog.session_id}@{self.config.public_host}:{self.config.port}>"
@@ -455,6 +458,16 @@ class SipGateway:
                 logger.info("session timer expired for call %s", dialog.session_id)
                 self._spawn(self._teardown(dialog, "session_timer_expired", send_bye=True))
                 return
+
+    async def _watch_media(self, dialog: Dialog) -> None:
+        """A caller that vanished without a BYE (no RTP while not on hold) is hung up."""
+        while True:
+            idle_for = dialog.rtp.silent_for()
+            if idle_for >= self.config.media_idle_s:
+                logger.info("no RTP for %.0f s on call %s: hanging up", idle_for, dialog.session_id)
+                self._spawn(self._teardown(dialog, "timeout", send_bye=True))
+                return
+            await asyncio.sleep(min(1.0, self.config.media_idle_s - idle_for))
 
     # In-dialog ------------------------------------------------------------------------------
     def _reinvite(self, dialog: Dialog, request: SipMessage, source: tuple[str, int]) -> None:

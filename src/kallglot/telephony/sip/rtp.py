@@ -113,6 +113,7 @@ class RtpStream:
         self._last_dtmf_timestamp: int | None = None
         self._talkspurt = True
         self._codec: Codec | None = None
+        self.last_received = 0.0  # loop time of the last RTP packet (or of the start)
 
     @classmethod
     async def bind(cls, host: str, port_min: int, port_max: int) -> RtpStream:
@@ -137,8 +138,16 @@ class RtpStream:
         self._on_audio = on_audio
         self._on_dtmf = on_dtmf
         self.update(negotiated)
+        self.last_received = asyncio.get_running_loop().time()
         self._pacer.start()
         self._playout = asyncio.create_task(self._play_out(), name="rtp-playout")
+
+    def silent_for(self) -> float:
+        """Seconds since the peer last sent RTP (hold counts as not silent)."""
+        if self.negotiated is not None and self.negotiated.direction != "sendrecv":
+            # Hold, or a one-way stream: the peer may rightly send nothing.
+            self.last_received = asyncio.get_running_loop().time()
+        return asyncio.get_running_loop().time() - self.last_received
 
     def update(self, negotiated: Negotiated) -> None:
         """A (re-)negotiation: new remote address, direction, maybe a new codec."""
@@ -162,6 +171,7 @@ class RtpStream:
         packet = parse_rtp(data)
         if packet is None or negotiated is None:
             return
+        self.last_received = asyncio.get_running_loop().time()
         if packet.payload_type == negotiated.dtmf_payload_type:
             self._dtmf(packet)
         elif packet.payload_type == negotiated.payload_type:
