@@ -1,4 +1,4 @@
-"""Debian's baresip, a real SIP phone, calls a SIP session through the gateway: it plays a
+"""Debian's baresip, a real SIP phone (Opus), calls a SIP session through the gateway: it plays a
 FLEURS clip (aufile) and records what it hears (sndfile), while the agent speaks over the
 session WebSocket. The session's transcript has the phone's words, and the phone heard the
 agent's words translated (Whisper reads its recording back)."""
@@ -87,8 +87,11 @@ def baresip_config(directory: Path, clip: Path, recordings: Path) -> Path:
                 "audio_alert aufile,/dev/null",
                 "ausrc_srate 8000",
                 "auplay_srate 8000",
+                "ausrc_channels 1",  # the clip is mono; baresip up-mixes for stereo Opus
+                "auplay_channels 1",
                 f"rtp_ports {rtp_base}-{rtp_base + 999}",
                 "module_path /usr/lib/baresip/modules",
+                "module opus.so",  # loaded first: offered first
                 "module g711.so",
                 "module aufile.so",
                 "module sndfile.so",
@@ -99,7 +102,9 @@ def baresip_config(directory: Path, clip: Path, recordings: Path) -> Path:
             ]
         )
     )
-    (directory / "accounts").write_text("<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+    (directory / "accounts").write_text(
+        "<sip:phone@127.0.0.1>;regint=0;audio_codecs=opus/48000/2,PCMU\n"
+    )
     (directory / "contacts").write_text("")
     return directory
 
@@ -155,6 +160,9 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
             reader = asyncio.create_task(collect(agent, events))
             await wait_for(lambda: gateway.dialogs, 30)
             dialog = next(iter(gateway.dialogs.values()))
+            # baresip offers Opus first (G.711 is what SIPp and the RTP tests exercise)
+            assert dialog.rtp.negotiated is not None
+            assert dialog.rtp.negotiated.codec_name == "opus"
             await wait_for(lambda: events.of("transcript.final", speaker="caller"), 120)
             await send_mulaw(agent, "agent", agent_speech, speed=4.0)
             await wait_for(lambda: events.of("latency", speaker="agent"), 120)
