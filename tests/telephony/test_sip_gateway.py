@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from kallglot.api.app import create_app
 from kallglot.core.settings import Settings
 from kallglot.realtime.models import CallSession
 from kallglot.telephony.calls.models import CallRecord
@@ -20,7 +21,7 @@ from kallglot.telephony.sip import SipGateway
 from kallglot.telephony.sip.message import uri_parts
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity, Org
-from tests.realtime.conftest import LiveServer, new_session
+from tests.realtime.conftest import LiveServer, new_session, serving
 from tests.telephony.sip_peer import Call, Peer, offer
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue, member_id
 
@@ -346,3 +347,29 @@ def test_a_caller_that_stops_sending_rtp_is_hung_up_and_its_call_ended(
     wait_until(lambda: status_of(database, session_id) == "ended")
     with database.sessions() as db:
         assert db.get(CallSession, session_id).end_reason == "timeout"  # type: ignore[union-attr]
+
+
+def test_a_node_shutting_down_hangs_up_its_calls(
+    settings: Settings, database: MigratedDatabase, org: Org
+) -> None:
+    app = create_app(settings)
+    session_id = sip_session(database, org)
+    try:
+        with Peer(0) as peer:
+            with serving(app):
+                gateway: SipGateway = app.state.sip_gateway
+                peer.gateway = ("127.0.0.1", gateway.port)
+                call = Call(session_id)
+                response = peer.invite(call, offer(peer.rtp_port))
+                assert response.status == 200
+                peer.ack(call, response)
+            # the app has shut down; its BYE waits in the phone's socket
+            bye = peer.next_message(timeout=5)
+            assert bye.method == "BYE" and bye.call_id == call.call_id
+    finally:
+        app.state.engine.dispose()
+    assert not gateway.dialogs and gateway.open_rtp_streams == 0
+    with database.sessions() as db:
+        stored = db.get(CallSession, session_id)
+        assert stored is not None and stored.status == "ended"
+        assert stored.end_reason == "shutdown"

@@ -40,6 +40,7 @@ TRANSACTION_S = 64 * T1
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
 SUPPORTED = "timer"
 MIN_SESSION_EXPIRES = 90
+SHUTDOWN_GRACE_S = 2.0
 
 
 class CallerPresent(Exception):
@@ -176,6 +177,8 @@ class SipGateway:
         )
         for pending in list(self.pending.values()):
             pending.cancelled.set()
+        if self._tasks:  # let the BYEs go out and the answers in flight finish, briefly
+            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE_S)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

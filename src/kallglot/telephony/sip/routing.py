@@ -3,7 +3,7 @@
 - ``sip:<session_id>@host`` joins, as its caller, a session created with
   ``routing.type = "sip"`` that has not ended and has no caller yet (the agent may already
   be connected with the session's stream token, which stays valid).
-- ``sip:+4930…@host`` (or ``tel:``) is a call to one of our numbers, answered as Twilio's
+- ``sip:+4930…@host`` is a call to one of our numbers, answered as Twilio's
   voice webhook answers it (:func:`kallglot.telephony.calls.answer.answer_inbound`).
 """
 
