@@ -18,6 +18,7 @@ from kallglot.core.settings import Settings
 from kallglot.realtime.models import CallSession
 from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.sip import SipGateway
+from kallglot.telephony.sip.auth import DigestAuthenticator, digest_response, parse_authorization
 from kallglot.telephony.sip.message import uri_parts
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity, Org
@@ -373,3 +374,55 @@ def test_a_node_shutting_down_hangs_up_its_calls(
         stored = db.get(CallSession, session_id)
         assert stored is not None and stored.status == "ended"
         assert stored.end_reason == "shutdown"
+
+
+def test_with_credentials_configured_an_invite_must_answer_the_digest_challenge(
+    peer: Peer, gateway: SipGateway, database: MigratedDatabase, org: Org
+) -> None:
+    open_gateway = gateway.config
+    gateway.config = replace(
+        open_gateway, digest=DigestAuthenticator.create("pbx", "s3cret", "127.0.0.1")
+    )
+    try:
+        session_id = sip_session(database, org)
+        call = Call(session_id)
+        challenged = peer.invite(call, offer(peer.rtp_port))
+        assert challenged.status == 401
+        peer.ack(call, challenged)
+        params = parse_authorization(challenged.require("WWW-Authenticate"))
+        assert params["realm"] == "127.0.0.1" and params["qop"] == "auth"
+
+        def authorization(password: str) -> str:
+            uri = f"sip:{session_id}@127.0.0.1:{gateway.port}"
+            response = digest_response(
+                "pbx",
+                "127.0.0.1",
+                password,
+                "INVITE",
+                uri,
+                params["nonce"],
+                "auth",
+                "00000001",
+                "c0ffee",
+            )
+            return (
+                'Authorization: Digest username="pbx", realm="127.0.0.1", '
+                f'nonce="{params["nonce"]}", '
+                f'uri="{uri}", response="{response}", algorithm=MD5, qop=auth, nc=00000001, '
+                'cnonce="c0ffee"\r\n'
+            )
+
+        call.cseq, call.to_tag = 2, ""
+        refused = peer.invite(call, offer(peer.rtp_port), extra=authorization("guess"))
+        assert refused.status == 403
+        peer.ack(call, refused)
+        call.cseq, call.to_tag = 3, ""
+        answered = peer.invite(call, offer(peer.rtp_port), extra=authorization("s3cret"))
+        assert answered.status == 200
+        peer.ack(call, answered)
+        call.cseq += 1
+        peer.request(call, "BYE")  # in-dialog requests are not challenged
+        assert peer.final("BYE").status == 200
+    finally:
+        gateway.config = open_gateway
+    assert_nothing_left(gateway)

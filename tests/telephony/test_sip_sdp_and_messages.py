@@ -6,6 +6,7 @@ import pytest
 
 from kallglot.telephony.sip import message as sip
 from kallglot.telephony.sip import sdp
+from kallglot.telephony.sip.auth import DigestAuthenticator, Verdict, digest_response
 from kallglot.telephony.sip.rtp import RtpPacket, build_rtp, parse_rtp
 
 
@@ -147,3 +148,44 @@ def test_rtp_packets_round_trip_and_rtcp_or_junk_is_ignored() -> None:
     assert parse_rtp(with_csrc_and_padding).payload == b"ab"  # type: ignore[union-attr]
     assert parse_rtp(b"\x80\xc8" + b"\0" * 10) is None  # an RTCP sender report
     assert parse_rtp(b"junk") is None
+
+
+def test_digest_response_matches_rfc_2617s_example() -> None:
+    response = digest_response(
+        "Mufasa",
+        "testrealm@host.com",
+        "Circle Of Life",
+        "GET",
+        "/dir/index.html",
+        "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        "auth",
+        "00000001",
+        "0a4f113b",
+    )
+    assert response == "6629fae49393a05397450978507c4ef1"
+
+
+def test_digest_nonces_are_ours_and_expire() -> None:
+    auth = DigestAuthenticator.create("pbx", "s3cret", "sip.example")
+    nonce = auth.nonce(now=1000.0)
+
+    def header(password: str, username: str = "pbx", realm: str = "sip.example") -> str:
+        response = digest_response(
+            username, realm, password, "INVITE", "sip:x@y", nonce, "auth", "00000001", "ab"
+        )
+        return (
+            f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="sip:x@y", '
+            f'response="{response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="ab"'
+        )
+
+    assert auth.check("INVITE", header("s3cret"), now=1010.0) is Verdict.OK
+    assert auth.check("INVITE", header("s3cret"), now=1000.0 + 301) is Verdict.STALE
+    assert auth.check("INVITE", header("wrong"), now=1010.0) is Verdict.WRONG
+    assert auth.check("INVITE", header("s3cret", username="other"), now=1010.0) is Verdict.WRONG
+    assert (
+        auth.check("INVITE", header("s3cret", realm="elsewhere"), now=1010.0) is Verdict.CHALLENGE
+    )
+    assert auth.check("INVITE", None) is Verdict.CHALLENGE
+    forged = header("s3cret").replace(nonce, "1000." + "0" * 32)
+    assert auth.check("INVITE", forged, now=1010.0) is Verdict.CHALLENGE
+    assert 'qop="auth"' in auth.challenge() and "stale=true" in auth.challenge(stale=True)

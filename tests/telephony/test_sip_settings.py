@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import Settings, load_settings
@@ -35,3 +36,14 @@ def test_an_inverted_rtp_range_or_a_bad_network_is_refused(settings: Settings) -
     )
     with pytest.raises(ValueError, match="does not appear to be"):
         GatewayConfig.from_settings(bad_network)
+
+
+def test_digest_credentials_come_in_pairs(settings: Settings) -> None:
+    half = settings.model_copy(
+        update={"sip_listen": "udp:127.0.0.1:0", "sip_digest_username": "pbx"}
+    )
+    with pytest.raises(ValueError, match="DIGEST"):
+        GatewayConfig.from_settings(half)
+    both = half.model_copy(update={"sip_digest_password": SecretStr("s3cret")})
+    config = GatewayConfig.from_settings(both)
+    assert config.digest is not None and config.digest.realm == "127.0.0.1"

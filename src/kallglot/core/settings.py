@@ -157,6 +157,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="CIDRs allowed to send INVITEs; empty = any source",
     )
+    sip_digest_username: str | None = Field(
+        default=None, description="with the password: INVITEs must authenticate (digest)"
+    )
+    sip_digest_password: SecretStr | None = None
     sip_session_expires_seconds: int = Field(
         default=1800, ge=90, description="session timer offered when the caller asks for one"
     )

@@ -28,6 +28,7 @@ from kallglot.realtime.runtime import Send
 from kallglot.telephony.leg import Leg
 from kallglot.telephony.sip import message as sip
 from kallglot.telephony.sip import sdp
+from kallglot.telephony.sip.auth import DigestAuthenticator, Verdict
 from kallglot.telephony.sip.message import SipMessage, SipParseError
 from kallglot.telephony.sip.routing import Rejection, Target, has_caller, resolve
 from kallglot.telephony.sip.rtp import RtpPortsExhausted, RtpStream
@@ -58,12 +59,22 @@ class GatewayConfig:
     token_ttl: timedelta
     session_expires_s: int
     media_idle_s: float
+    digest: DigestAuthenticator | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> GatewayConfig:
         scheme, host, port = str(settings.sip_listen).split(":")
         if scheme != "udp":
             raise ValueError("KALLGLOT_SIP_LISTEN takes udp:HOST:PORT")
+        if (settings.sip_digest_username is None) != (settings.sip_digest_password is None):
+            raise ValueError("set both KALLGLOT_SIP_DIGEST_USERNAME and _PASSWORD, or neither")
+        digest = None
+        if settings.sip_digest_username is not None:
+            digest = DigestAuthenticator.create(
+                settings.sip_digest_username,
+                settings.sip_digest_password.get_secret_value(),
+                realm=settings.sip_public_host or host,
+            )
         if settings.sip_rtp_port_min > settings.sip_rtp_port_max:
             raise ValueError("KALLGLOT_SIP_RTP_PORT_MIN is above KALLGLOT_SIP_RTP_PORT_MAX")
         return cls(
@@ -79,6 +90,7 @@ class GatewayConfig:
             token_ttl=settings.stream_token_ttl,
             session_expires_s=settings.sip_session_expires_seconds,
             media_idle_s=settings.telephony_media_idle_seconds,
+            digest=digest,
         )
 
 
@@ -320,10 +332,19 @@ class SipGateway:
             self.pending.pop(request.branch, None)
 
     def _screen(self, request: SipMessage, source: tuple[str, int]) -> Rejection | None:
-        """Checks before any work: the caller's address, the extensions it requires."""
+        """Checks before any work: the caller's address and credentials, the extensions it
+        requires."""
         networks = self.config.trusted_networks
         if networks and not any(ipaddress.ip_address(source[0]) in net for net in networks):
             return Rejection(403, "Forbidden", "the source address is not allowed")
+        digest = self.config.digest
+        if digest is not None:
+            verdict = digest.check(request.method, request.get("Authorization"))
+            if verdict is Verdict.WRONG:
+                return Rejection(403, "Forbidden", "wrong credentials")
+            if verdict is not Verdict.OK:
+                stale = verdict is Verdict.STALE
+                return Rejection(401, "Unauthorized", challenge=digest.challenge(stale))
         required = {
             item.strip().lower() for item in ",".join(request.get_all("Require")).split(",")
         }
@@ -421,6 +442,8 @@ class SipGateway:
 
     def _reject(self, pending: PendingInvite, rejection: Rejection) -> None:
         extra = [("Warning", f'399 kallglot "{rejection.warning}"')] if rejection.warning else []
+        if rejection.challenge is not None:
+            extra.append(("WWW-Authenticate", rejection.challenge))
         if rejection.status == 422:
             extra.append(("Min-SE", str(MIN_SESSION_EXPIRES)))
         if rejection.status == 420 and rejection.warning:

@@ -41,6 +41,7 @@ class Rejection:
     status: int
     reason: str
     warning: str | None = None
+    challenge: str | None = None  # WWW-Authenticate of a 401
 
 
 _REFUSALS = {

@@ -7,6 +7,7 @@ plus telephone-event when offered, and mirror the direction (hold: a ``sendonly`
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 
@@ -15,8 +16,6 @@ from kallglot.telephony.media import Codec, Opus, Pcma, Pcmu
 # Static payload types of RFC 3551 that need no a=rtpmap.
 STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 SUPPORTED = ("PCMU", "PCMA", "OPUS")
-# RFC 2543 put a call on hold with the unspecified address (not a socket we bind).
-HOLD_ADDRESSES = ("0.0.0.0", "::")  # noqa: S104
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _ANSWER_DIRECTION = {
     "sendrecv": "sendrecv",
@@ -147,11 +146,18 @@ def negotiate(offer: Offer) -> Negotiated:
             chosen = (pt, "opus" if upper == "OPUS" else upper, rate)
     if chosen is None:
         raise SdpError("no codec in common (we take PCMU, PCMA, opus/48000)")
-    on_hold_address = offer.address in HOLD_ADDRESSES
+    on_hold_address = _unspecified(offer.address)  # RFC 2543 style hold: c=0.0.0.0
     direction = "inactive" if on_hold_address else _ANSWER_DIRECTION[offer.direction]
     if offer.port == 0:
         raise SdpError("the audio stream is refused (port 0)")
     return Negotiated(chosen[0], chosen[1], chosen[2], dtmf, offer.address, offer.port, direction)
+
+
+def _unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:  # a host name
+        return False
 
 
 def answer(negotiated: Negotiated, our_address: str, our_port: int, version: int) -> bytes:
