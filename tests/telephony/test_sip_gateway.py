@@ -308,7 +308,9 @@ def test_a_session_timer_asked_for_is_granted_with_the_caller_refreshing(
     peer.ack(call, response)
     call.cseq += 1
     peer.request(call, "UPDATE", extra="Session-Expires: 120\r\n")  # the refresh
-    assert peer.final("UPDATE").status == 200
+    refreshed = peer.final("UPDATE")
+    assert refreshed.status == 200 and refreshed.body == b""  # no offer, so no answer
+    assert refreshed.get("Session-Expires") == "120;refresher=uac"
     call.cseq += 1
     peer.request(call, "BYE")
     assert peer.final("BYE").status == 200

@@ -410,7 +410,7 @@ class SipGateway:
             self._joining.discard(call.id)
 
     def _accept(self, pending: PendingInvite, dialog: Dialog, request: SipMessage) -> None:
-        headers = self._dialog_headers(dialog, request)
+        headers = [*self._dialog_headers(dialog, request), ("Content-Type", "application/sdp")]
         body = self._sdp_answer(dialog)
         data = self._respond(request, pending.source, 200, "OK", headers, body, pending.to_tag)
         self.calls_answered += 1
@@ -426,7 +426,6 @@ class SipGateway:
             ("Contact", contact),
             ("Allow", ALLOW),
             ("Supported", SUPPORTED),
-            ("Content-Type", "application/sdp"),
         ]
         if dialog.session_expires_s is not None:
             headers.append(("Session-Expires", f"{dialog.session_expires_s};refresher=uac"))
@@ -512,7 +511,14 @@ class SipGateway:
             dialog.session_expires_s = max(expires, MIN_SESSION_EXPIRES)
         dialog.refreshed.set()
         headers = self._dialog_headers(dialog, request)
-        self._respond(request, source, 200, "OK", headers, self._sdp_answer(dialog))
+        if request.body or request.method == "INVITE":
+            # An offer gets our answer; a re-INVITE without one gets our offer (the current
+            # media; its answer in the ACK changes nothing we send). An UPDATE without one
+            # only refreshes the session timer.
+            headers.append(("Content-Type", "application/sdp"))
+            self._respond(request, source, 200, "OK", headers, self._sdp_answer(dialog))
+        else:
+            self._respond(request, source, 200, "OK", headers)
 
     async def _on_session_event(self, dialog: Dialog, event: dict[str, Any]) -> None:
         """The session's events for the caller: translated speech, barge-in, the end."""
