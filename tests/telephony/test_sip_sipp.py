@@ -66,6 +66,7 @@ def test_twenty_calls_at_five_per_second_are_answered_and_torn_down(
         )
         time.sleep(0.05)
     assert gateway.open_rtp_streams == 0
+    assert gateway.calls_answered == CALLS
     assert not live_server.app.state.realtime.runtimes
 
 
