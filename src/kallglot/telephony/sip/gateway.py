@@ -31,7 +31,7 @@ from kallglot.telephony.sip import sdp
 from kallglot.telephony.sip.auth import DigestAuthenticator, Verdict
 from kallglot.telephony.sip.message import SipMessage, SipParseError
 from kallglot.telephony.sip.routing import Rejection, Target, has_caller, resolve
-from kallglot.telephony.sip.rtp import RtpPortsExhausted, RtpStream
+from kallglot.telephony.sip.rtp import OnAudio, OnDtmf, RtpPortsExhausted, RtpStream
 
 logger = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class SipGateway:
             if dialog is not None:
                 # A session the gateway created ends with its call; one created for SIP by
                 # the API stays open for the caller to try again.
-                reason = "canceled" if dialog_created_here(target) else None
+                reason = "canceled" if target is not None and target.created_here else None
                 await self._teardown(dialog, reason, send_bye=False)
             elif target is not None and target.created_here:
                 await self.hub.end(target.session_id, "canceled")
@@ -625,7 +625,9 @@ class SipGateway:
             del self._responses[key]
 
 
-def dialog_audio(dialog: Dialog) -> Any:
+def dialog_audio(dialog: Dialog) -> OnAudio:
+    """The caller's decoded speech into the session (a dropped frame under backpressure)."""
+
     async def deliver(pcm16k: bytes) -> None:
         if dialog.leg is None or dialog.ended:
             return
@@ -637,7 +639,9 @@ def dialog_audio(dialog: Dialog) -> Any:
     return deliver
 
 
-def dialog_dtmf(dialog: Dialog) -> Any:
+def dialog_dtmf(dialog: Dialog) -> OnDtmf:
+    """RFC 4733 key presses into the session as ``dtmf`` events."""
+
     async def deliver(digit: str, duration_ms: int) -> None:
         if dialog.leg is not None and not dialog.ended:
             await dialog.leg.dtmf(digit, duration_ms or None)
@@ -653,10 +657,6 @@ _EXPECTED_FAILURES = (
     SipParseError,
     RtpPortsExhausted,
 )
-
-
-def dialog_created_here(target: Target | None) -> bool:
-    return target is not None and target.created_here
 
 
 def _rejection_for(exc: BaseException) -> Rejection:
