@@ -5,6 +5,7 @@ and the proper error answers. Nothing of a call may be left in the gateway after
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +19,7 @@ from kallglot.core.settings import Settings
 from kallglot.realtime.models import CallSession
 from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.sip import SipGateway
+from kallglot.telephony.sip import message as sip
 from kallglot.telephony.sip.auth import DigestAuthenticator, digest_response, parse_authorization
 from kallglot.telephony.sip.message import uri_parts
 from tests.conftest import MigratedDatabase
@@ -154,20 +156,30 @@ def test_a_session_ended_by_the_api_hangs_up_the_caller_with_a_bye(
 ) -> None:
     session_id = sip_session(database, org)
     call = Call(session_id)
-    response = peer.invite(call, offer(peer.rtp_port))
-    assert response.status == 200
-    peer.ack(call, response)
-    key = identity.api_key(org)
-    ended = httpx.post(
-        f"{live_server.base_url}/v1/sessions/{session_id}/end",
-        headers={"Authorization": f"Bearer {key.secret}"},
-        timeout=30,
-    )
-    assert ended.status_code == 200, ended.text
-    bye = peer.next_message()
-    assert bye.method == "BYE" and bye.call_id == call.call_id
-    assert bye.from_tag == call.to_tag and bye.to_tag == call.from_tag
-    peer.answer(bye)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as proxy:
+        # A proxy recorded the route: the gateway's BYE must go through it (loose routing).
+        proxy.bind(("127.0.0.1", 0))
+        proxy.settimeout(10)
+        route = f"<sip:127.0.0.1:{proxy.getsockname()[1]};lr>"
+        response = peer.invite(call, offer(peer.rtp_port), extra=f"Record-Route: {route}\r\n")
+        assert response.status == 200
+        peer.ack(call, response)
+        key = identity.api_key(org)
+        ended = httpx.post(
+            f"{live_server.base_url}/v1/sessions/{session_id}/end",
+            headers={"Authorization": f"Bearer {key.secret}"},
+            timeout=30,
+        )
+        assert ended.status_code == 200, ended.text
+        data = proxy.recvfrom(65535)[0]
+        bye = sip.parse(data)
+        assert bye.method == "BYE" and bye.call_id == call.call_id
+        assert bye.get_all("Route") == [route]
+        assert bye.uri == f"sip:peer@127.0.0.1:{peer.port}"  # the phone's Contact
+        assert bye.from_tag == call.to_tag and bye.to_tag == call.from_tag
+        proxy.sendto(data, ("127.0.0.1", peer.port))  # the proxy forwards it to the phone
+    assert peer.next_message().method == "BYE"
+    peer.answer(bye)  # the 200 goes back by the Via: to the gateway
     assert_nothing_left(gateway)
 
 
