@@ -123,10 +123,11 @@ def test_calls_through_the_dispatcher_spread_over_two_kallglot_nodes(
     ]
     proxy_port = free_udp_port()
     with ExitStack() as stack:
-        nodes = [stack.enter_context(serving(create_app(node_settings))) for _ in range(2)]
+        apps = [create_app(node_settings) for _ in range(2)]
+        for app in apps:  # disposed after its server has shut down (exit runs in reverse)
+            stack.callback(app.state.engine.dispose)
+        nodes = [stack.enter_context(serving(app)) for app in apps]
         gateways: list[SipGateway] = [node.app.state.sip_gateway for node in nodes]
-        for node in nodes:
-            stack.callback(node.app.state.engine.dispose)
         backends = [f"sip:127.0.0.1:{gateway.port}" for gateway in gateways]
         proxy_log = tmp_path / "kamailio.log"
         command = ["bash", str(START), "--listen", f"udp:127.0.0.1:{proxy_port}", *backends]
