@@ -159,6 +159,7 @@ class SipGateway:
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._joining: set[str] = set()
+        self._streams: set[RtpStream] = set()
         self.calls_answered = 0
 
     # Lifecycle ------------------------------------------------------------------------------
@@ -177,7 +178,9 @@ class SipGateway:
 
     @property
     def open_rtp_streams(self) -> int:
-        return sum(1 for dialog in self.dialogs.values() if not dialog.rtp.closed)
+        """RTP sockets still open (of a call, or of an INVITE being answered)."""
+        self._streams = {stream for stream in self._streams if not stream.closed}
+        return len(self._streams)
 
     async def stop(self) -> None:
         """Hang up every call (BYE, session ended) and close the socket."""
@@ -195,6 +198,9 @@ class SipGateway:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for stream in list(self._streams):  # whatever a cancelled task left open
+            await stream.close()
+        self._streams.clear()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -363,6 +369,7 @@ class SipGateway:
         rtp = await RtpStream.bind(
             self.config.host, self.config.rtp_port_min, self.config.rtp_port_max
         )
+        self._streams.add(rtp)
         contact = request.get("Contact")
         dialog = Dialog(
             call_id=request.call_id,

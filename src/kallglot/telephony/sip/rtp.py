@@ -262,13 +262,14 @@ class RtpStream:
         self._talkspurt = next_talkspurt
 
     async def close(self) -> None:
+        """Idempotent; the socket is closed first, so even a cancelled close frees it."""
+        self.transport.close()
         if self._playout is not None:
             self._playout.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._playout
             self._playout = None
         await self._pacer.stop()
-        self.transport.close()
 
     @property
     def closed(self) -> bool:
