@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 run: setup
 	$(BIN)/kallglot db upgrade
 	$(BIN)/kallglot demo seed
-	$(BIN)/kallglot serve --host 127.0.0.1 --port 8000
+	KALLGLOT_SIP_LISTEN=$${KALLGLOT_SIP_LISTEN:-udp:127.0.0.1:5070} $(BIN)/kallglot serve --host 127.0.0.1 --port 8000
 
 test: setup lint typecheck security pytest
 

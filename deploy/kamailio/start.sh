@@ -7,7 +7,7 @@
 # local media nodes at sip:127.0.0.1:5071 and sip:127.0.0.1:5072.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-listen=${KALLGLOT_SIP_LISTEN:-udp:127.0.0.1:5060}
+listen=${KALLGLOT_KAMAILIO_LISTEN:-udp:127.0.0.1:5060}
 if [[ ${1:-} == --listen ]]; then
     listen=$2
     shift 2

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,9 @@ class LiveServer:
         return self.base_url.replace("http://", "ws://")
 
 
-@pytest.fixture
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
+@contextmanager
+def serving(app: FastAPI) -> Iterator[LiveServer]:
+    """``app`` served by uvicorn on a free loopback port, in a thread, until the block ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -51,9 +53,17 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    with serving(app) as server:
+        yield server
 
 
 @pytest.fixture

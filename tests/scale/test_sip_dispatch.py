@@ -1,6 +1,7 @@
 """Kamailio's dispatcher (deploy/kamailio) spreads real SIP calls over two back-ends.
 
-The back-ends and the caller are SIPp: two UAS stand in for two media nodes, a UAC
+The back-ends are two SIPp UAS standing in for media nodes, or two real Kallglot nodes
+(each its own app with its SIP gateway, on one database); the caller is a SIPp UAC that
 places the calls through the dispatcher and fails unless every call completes.
 """
 
@@ -16,6 +17,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+
+from kallglot.api.app import create_app
+from kallglot.core.settings import Settings
+from kallglot.telephony.sip import SipGateway
+from tests.conftest import MigratedDatabase
+from tests.realtime.conftest import new_session, serving
+from tests.telephony.sipp_runner import run_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 START = ROOT / "deploy" / "kamailio" / "start.sh"
@@ -96,6 +104,46 @@ def test_calls_through_the_dispatcher_spread_over_both_media_nodes(tmp_path: Pat
     received = [invites_received(port, tmp_path) for port in node_ports]
     assert sum(received) == CALLS
     assert all(count > 0 for count in received), received
+
+
+def test_calls_through_the_dispatcher_spread_over_two_kallglot_nodes(
+    tmp_path: Path, settings: Settings, database: MigratedDatabase, organization_id: str
+) -> None:
+    node_settings = settings.model_copy(
+        update={
+            "sip_listen": "udp:127.0.0.1:0",
+            "sip_rtp_port_min": 35000,
+            "sip_rtp_port_max": 39999,
+            "max_concurrent_calls": CALLS,
+        }
+    )
+    session_ids = [
+        new_session(database, organization_id, mode="transcription", routing={"type": "sip"})[0]
+        for _ in range(CALLS)
+    ]
+    proxy_port = free_udp_port()
+    with ExitStack() as stack:
+        apps = [create_app(node_settings) for _ in range(2)]
+        for app in apps:  # disposed after its server has shut down (exit runs in reverse)
+            stack.callback(app.state.engine.dispose)
+        nodes = [stack.enter_context(serving(app)) for app in apps]
+        gateways: list[SipGateway] = [node.app.state.sip_gateway for node in nodes]
+        backends = [f"sip:127.0.0.1:{gateway.port}" for gateway in gateways]
+        proxy_log = tmp_path / "kamailio.log"
+        command = ["bash", str(START), "--listen", f"udp:127.0.0.1:{proxy_port}", *backends]
+        stack.enter_context(running(command, proxy_log))
+        wait_for_proxy(proxy_log)
+
+        result = run_sipp(f"127.0.0.1:{proxy_port}", session_ids, tmp_path, rate=10)
+
+        assert result.returncode == 0, result.stdout[-2000:] + proxy_log.read_text()[-2000:]
+        answered = [gateway.calls_answered for gateway in gateways]
+        assert sum(answered) == CALLS
+        assert all(count > 0 for count in answered), answered
+        deadline = time.monotonic() + 15
+        while any(gateway.dialogs for gateway in gateways):  # BYEs came through the proxy
+            assert time.monotonic() < deadline, "a node kept a dialog"
+            time.sleep(0.05)
 
 
 def test_calls_go_to_the_surviving_node_when_one_is_down(tmp_path: Path) -> None:

@@ -177,6 +177,27 @@ class Settings(BaseSettings):
     telnyx_public_key: str | None = Field(
         default=None, description="base64 Ed25519 key that signs Telnyx call-control webhooks"
     )
+    sip_listen: str | None = Field(
+        default=None,
+        pattern=r"^udp:[^:]+:\d{1,5}$",
+        description="SIP gateway socket, e.g. udp:127.0.0.1:5070; unset = no SIP listener",
+    )
+    sip_public_host: str | None = Field(
+        default=None, description="address in Contact/SDP; default: the listen address"
+    )
+    sip_rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    sip_rtp_port_max: int = Field(default=20999, ge=1025, le=65535)
+    sip_trusted_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to send INVITEs; empty = any source",
+    )
+    sip_digest_username: str | None = Field(
+        default=None, description="with the password: INVITEs must authenticate (digest)"
+    )
+    sip_digest_password: SecretStr | None = None
+    sip_session_expires_seconds: int = Field(
+        default=1800, ge=90, description="session timer offered when the caller asks for one"
+    )
     # --- end telephony transports -----------------------------------------------------------
     # --- WebRTC agent leg ------------------------------------------------------------------
     webrtc_ice_servers: list[IceServer] = Field(

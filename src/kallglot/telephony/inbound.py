@@ -1,8 +1,8 @@
 """An inbound carrier call: routed to an agent and given a session to stream into.
 
-Every carrier webhook (Twilio's TwiML, Telnyx's call control) asks the same question and
-only words the answer differently: refuse (busy or unknown number), play the overflow
-message, or stream the call into a new session with its stream token.
+Every carrier (Twilio's TwiML, Telnyx's call control, an INVITE to the SIP gateway) asks
+the same question and only words the answer differently: refuse (busy or unknown number),
+play the overflow message, or stream the call into a new session with its stream token.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kallglot.db.engine import transaction
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
-from kallglot.realtime.schemas import CreateSession, SessionMode
+from kallglot.realtime.schemas import CreateSession, Routing, SessionMode
 from kallglot.realtime.state import TERMINAL, SessionStatus
 from kallglot.telephony.calls import service as calls
 from kallglot.telephony.calls.models import CallRecord
@@ -42,18 +42,22 @@ def route_inbound(
     to_number: str,
     from_number: str,
     carrier_call_id: str | None = None,
+    session_routing: Routing | None = None,
 ) -> InboundDecision:
     """Blocking (database): run it in a worker thread.
 
     With the carrier's id of the call, a webhook delivered again (a retry) is recognised:
-    ``duplicate``, and nothing is routed twice.
+    ``duplicate``, and nothing is routed twice. ``session_routing`` is stored on the new session
+    (the SIP gateway marks its sessions ``type="sip"``).
     """
     try:
         hub.admission.check_room()
     except ServiceUnavailableError:
         return InboundDecision("busy")
     try:
-        return _route(hub, stream_token_ttl, to_number, from_number, carrier_call_id)
+        return _route(
+            hub, stream_token_ttl, to_number, from_number, carrier_call_id, session_routing
+        )
     except IntegrityError:  # the same call routed at this very moment by another delivery
         return InboundDecision("duplicate")
 
@@ -64,6 +68,7 @@ def _route(
     to_number: str,
     from_number: str,
     carrier_call_id: str | None,
+    session_routing: Routing | None,
 ) -> InboundDecision:
     with transaction(hub.sessions) as db:
         if carrier_call_id is not None and db.scalar(
@@ -89,6 +94,7 @@ def _route(
                 mode=SessionMode(routed.call.mode),
                 source_language=caller_language,
                 target_language=agent_language,
+                routing=session_routing,
             ),
             stream_token_ttl,
         )

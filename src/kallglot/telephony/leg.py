@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 from kallglot.realtime.hub import DatabaseCallStore, RealtimeHub
+from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import AudioEncoding, DecodedAudio, Party
 from kallglot.realtime.runtime import CallRuntime, Connection, Send
 from kallglot.speech.audio import SAMPLE_RATE, TELEPHONE_RATE
@@ -46,6 +47,20 @@ class Leg:
         Raises :class:`kallglot.core.errors.KallglotError` when the call cannot be joined.
         """
         call = await hub.authenticate(session_id, token)
+        return await cls.join(hub, call, speaker, send, output)
+
+    @classmethod
+    async def join(
+        cls,
+        hub: RealtimeHub,
+        call: CallSession,
+        speaker: Party,
+        send: Send,
+        output: AudioEncoding,
+    ) -> Leg:
+        """Join ``call`` without a stream token: for a transport that authorised the party
+        itself (the SIP gateway, for a session created for SIP). The session's own token
+        stays valid for the other party."""
         runtime, store = await hub.attach(call)
         connection = Connection(send, speaker, output)
         runtime.connections[connection.id] = connection
