@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -28,13 +30,23 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
+def reconnect_delay(attempt: int) -> float:
+    """How long to wait before reconnection attempt ``attempt`` (0-based): backs off to 2 s."""
+    return RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+
+
 def redis_client(url: str) -> redis.Redis:
-    """A client that decodes to ``str`` and whose every network wait has a timeout."""
+    """A client that decodes to ``str`` and whose every network wait has a timeout.
+
+    A command is retried twice, briefly, then raises one of ``REDIS_DOWN``: callers
+    (heartbeats, subscriptions) do their own slower backoff, and none waits unbounded.
+    """
     return redis.Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         health_check_interval=10,
     )
 
@@ -95,9 +107,8 @@ class RedisEventBus:
                 await pubsub.subscribe(channel)
                 return
             except REDIS_DOWN:
-                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                await asyncio.sleep(reconnect_delay(attempt))
                 attempt += 1
-                await asyncio.sleep(delay)
 
 
 async def _close(pubsub: Any) -> None:
