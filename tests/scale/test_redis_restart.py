@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from kallglot.api.app import create_app
+from kallglot.core.errors import ServiceUnavailableError
+from kallglot.core.settings import Settings
 from kallglot.scale.bus import REDIS_DOWN, RedisEventBus, redis_client
 from kallglot.scale.failover import NodeAgent
 from kallglot.scale.nodes import NodeRegistry
@@ -87,8 +91,9 @@ async def test_shared_state_calls_fail_fast_while_redis_is_down_and_work_after(
             assert await asyncio.to_thread(state.claim, "lock", "1", 30)
             private_redis.stop()
             started = time.monotonic()
-            with pytest.raises(REDIS_DOWN):
+            with pytest.raises(ServiceUnavailableError) as refused:
                 await asyncio.to_thread(state.claim, "lock", "1", 30)
+            assert refused.value.code == "shared_state_unavailable"
             assert time.monotonic() - started < 5
             private_redis.start()
             # The restarted Redis is empty (no persistence): the lock can be taken again.
@@ -96,3 +101,26 @@ async def test_shared_state_calls_fail_fast_while_redis_is_down_and_work_after(
             assert await asyncio.to_thread(state.get, "lock") == "2"
     finally:
         state.close()
+
+
+def test_while_redis_is_down_guarded_requests_get_503_not_unguarded_runs(
+    private_redis: PrivateRedis, settings: Settings
+) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": private_redis.url}))
+    client = TestClient(app, raise_server_exceptions=False)
+    try:
+        private_redis.stop()
+        login = client.post("/v1/auth/login", json={"email": "a@example.com", "password": "x"})
+        keyed = client.post(
+            "/v1/auth/login",
+            json={"email": "a@example.com", "password": "x"},
+            headers={"Idempotency-Key": "k1"},
+        )
+        for refused in (login, keyed):
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "shared_state_unavailable"
+            assert refused.headers["Retry-After"] == "5"
+    finally:
+        client.close()
+        app.state.engine.dispose()
+        app.state.shared_state.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,10 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kallglot.api.errors import error_body, send_json
 from kallglot.core.clock import utcnow
+from kallglot.core.errors import KallglotError
 from kallglot.core.ids import new_id
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 from kallglot.db.engine import transaction
 from kallglot.scale.shared import SharedState
+
+logger = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -125,7 +129,14 @@ class IdempotencyMiddleware:
         ).hexdigest()
         caller = _header(scope, b"authorization") or _header(scope, b"cookie") or "anonymous"
         caller_scope = hashlib.sha256(caller.encode()).hexdigest()
-        claim = await anyio.to_thread.run_sync(self.store.claim, caller_scope, key, fingerprint)
+        try:
+            claim = await anyio.to_thread.run_sync(self.store.claim, caller_scope, key, fingerprint)
+        except KallglotError as exc:  # the shared state is down: refuse, never run unguarded
+            retry = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
+            await send_json(
+                send, exc.status_code, error_body(exc.error_type, exc.code, exc.message), retry
+            )
+            return
         if claim.refusal is not None:
             status, code, message = claim.refusal
             body_json = error_body("invalid_request_error", code, message, "Idempotency-Key")
@@ -166,9 +177,13 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            await anyio.to_thread.run_sync(
-                self.store.finish, record_id, status, content_type, b"".join(chunks)
-            )
+            try:
+                await anyio.to_thread.run_sync(
+                    self.store.finish, record_id, status, content_type, b"".join(chunks)
+                )
+            except KallglotError:
+                # The response is sent; a retry meets the claim until it lapses.
+                logger.warning("idempotent response not stored: shared state unavailable")
 
 
 class DatabaseIdempotencyStore:

@@ -10,14 +10,18 @@ without a database round trip.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from kallglot.core.errors import KallglotError
 from kallglot.scale import shared
 from kallglot.scale.shared import SharedState
 from kallglot.telephony.routing.models import Agent
+
+logger = logging.getLogger(__name__)
 
 _PENDING = "kallglot.presence_changes"
 
@@ -58,8 +62,12 @@ def _publish(session: Session) -> None:
     state = shared.of(session)
     if state is None:
         return
-    for (organization_id, agent_id), value in changes.items():
-        state.set_field(board_key(organization_id), agent_id, value)
+    try:
+        for (organization_id, agent_id), value in changes.items():
+            state.set_field(board_key(organization_id), agent_id, value)
+    except KallglotError:
+        # The change is committed; the board catches up with the agent's next change.
+        logger.warning("presence board not updated: shared state unavailable")
 
 
 def _forget(session: Session, _previous: Any) -> None:

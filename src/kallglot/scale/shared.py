@@ -16,14 +16,33 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from sqlalchemy.orm import Session, sessionmaker
 
+from kallglot.core.errors import ServiceUnavailableError
+
 INFO_KEY = "kallglot.shared_state"
+
+
+@contextmanager
+def _unavailable_while_redis_is_down() -> Iterator[None]:
+    """Redis down is a 503 in the error envelope: limits are never silently skipped."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise ServiceUnavailableError(
+            "Shared state is unavailable; try again shortly.",
+            code="shared_state_unavailable",
+            retry_after=5,
+        ) from exc
 
 
 class SharedState(Protocol):
@@ -116,32 +135,39 @@ class RedisSharedState:
         return f"{self.prefix}{key}"
 
     def claim(self, key: str, value: str, ttl_seconds: float) -> bool:
-        return bool(self.client.set(self._key(key), value, nx=True, px=_ms(ttl_seconds)))
+        with _unavailable_while_redis_is_down():
+            return bool(self.client.set(self._key(key), value, nx=True, px=_ms(ttl_seconds)))
 
     def get(self, key: str) -> str | None:
-        value = self.client.get(self._key(key))
-        return None if value is None else str(value)
+        with _unavailable_while_redis_is_down():
+            value = self.client.get(self._key(key))
+            return None if value is None else str(value)
 
     def put(self, key: str, value: str, ttl_seconds: float) -> None:
-        self.client.set(self._key(key), value, px=_ms(ttl_seconds))
+        with _unavailable_while_redis_is_down():
+            self.client.set(self._key(key), value, px=_ms(ttl_seconds))
 
     def delete(self, *keys: str) -> None:
-        if keys:
-            self.client.delete(*(self._key(key) for key in keys))
+        with _unavailable_while_redis_is_down():
+            if keys:
+                self.client.delete(*(self._key(key) for key in keys))
 
     def increment(self, key: str, ttl_seconds: float) -> int:
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(self._key(key))
-            pipe.pexpire(self._key(key), _ms(ttl_seconds))
-            count, _ = pipe.execute()
-        return int(count)
+        with _unavailable_while_redis_is_down():
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(self._key(key))
+                pipe.pexpire(self._key(key), _ms(ttl_seconds))
+                count, _ = pipe.execute()
+            return int(count)
 
     def set_field(self, name: str, field: str, value: str) -> None:
-        self.client.hset(self._key(name), field, value)
+        with _unavailable_while_redis_is_down():
+            self.client.hset(self._key(name), field, value)
 
     def fields(self, name: str) -> dict[str, str]:
-        found = self.client.hgetall(self._key(name))
-        return {str(k): str(v) for k, v in found.items()}
+        with _unavailable_while_redis_is_down():
+            found = self.client.hgetall(self._key(name))
+            return {str(k): str(v) for k, v in found.items()}
 
     def close(self) -> None:
         self.client.close()
