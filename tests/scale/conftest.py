@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as redis
 
 from kallglot.scale.bus import redis_client
-from tests.realtime.conftest import organization_id
+from tests.realtime.conftest import live_server, organization_id
 
-__all__ = ["organization_id"]  # a fixture the scale tests share with the realtime ones
+__all__ = ["live_server", "organization_id"]  # fixtures shared with the realtime tests
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import websockets
 
+from kallglot.speech.metrics import word_error_rate
 from tests.conftest import MigratedDatabase, sqlite_only
 from tests.realtime.conftest import (
     Collected,
@@ -26,8 +27,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # The misbehaving client's flood: a minute of speech, sent as fast as the socket takes it.
 FLOOD_CLIPS = (0, 1, 2, 3, 4)
-STALL_AFTER_BYTES = 8000 * 3  # three seconds of mu-law, cut off mid-sentence
+STALL_AFTER_MS = 4500  # fleurs-de-002 cut off mid-word (speech runs from 1.2 s to 5.5 s)
 LATENCY_SLACK_MS = 1000
+# Whisper's finals of the same audio differ slightly from run to run (punctuation, a word).
+SAME_FINALS_WER = 0.15
 
 
 async def _connect(server: LiveServer, database: MigratedDatabase, organization_id: str) -> Any:
@@ -72,16 +75,21 @@ async def _good_call(
     return events
 
 
-async def _flood_then_stall(ws: Any, events: Collected, flood: bytes, stall: bytes) -> None:
+async def _flood(ws: Any, flood: bytes) -> None:
     for sequence, offset in enumerate(range(0, len(flood), 160)):
         await ws.send(_frame(sequence, flood[offset : offset + 160]))
-    await _quiet(events, seconds=3.0, within=120)
-    before = len(events.of("transcript.final"))
-    await send_mulaw_from(ws, stall, len(flood) // 160 + 1)
-    # ... and nothing more: the client hangs mid-sentence with its socket open. The
-    # sentence is closed by the silence that never came, and transcribed, without
-    # waiting for the idle timeout or the socket to close.
-    await _until(lambda: len(events.of("transcript.final")) > before, within=20)
+
+
+async def _stall(ws: Any, events: Collected, stall: bytes) -> dict[str, Any]:
+    """Speak at real time, stop mid-word with the socket open, and wait for the final."""
+    await send_mulaw_from(ws, stall, 0)
+    # Nothing more arrives. The sentence is closed by the silence that never came and
+    # transcribed, without waiting for the idle timeout or the socket to close.
+    await _until(
+        lambda: [f for f in events.of("transcript.final") if f["end_ms"] >= STALL_AFTER_MS - 300],
+        within=20,
+    )
+    return events.of("transcript.final")[-1]
 
 
 async def send_mulaw_from(ws: Any, audio: bytes, first_sequence: int) -> None:
@@ -123,20 +131,27 @@ async def test_a_flooding_then_stalling_client_does_not_slow_another_call(
     assert _texts(alone), "the well-behaved call alone produced no final"
 
     flood = b"".join(mulaw_clip("es", index, tail_silence_ms=300)[0] for index in FLOOD_CLIPS)
-    stall = mulaw_clip("de", 2)[0][:STALL_AFTER_BYTES]
-    bad_events = Collected()
-    async with await _connect(live_server, database, organization_id) as bad:
-        bad_reader = asyncio.create_task(collect(bad, bad_events))
-        misbehaving = asyncio.create_task(_flood_then_stall(bad, bad_events, flood, stall))
+    stall = mulaw_clip("de", 2, tail_silence_ms=0)[0][: 8 * STALL_AFTER_MS]
+    flood_events, stall_events = Collected(), Collected()
+    async with (
+        await _connect(live_server, database, organization_id) as flooding,
+        await _connect(live_server, database, organization_id) as stalling,
+    ):
+        readers = [
+            asyncio.create_task(collect(flooding, flood_events)),
+            asyncio.create_task(collect(stalling, stall_events)),
+        ]
+        misbehaving = asyncio.gather(_flood(flooding, flood), _stall(stalling, stall_events, stall))
         beside = await _good_call(live_server, database, organization_id, good_audio)
-        await asyncio.wait_for(misbehaving, timeout=180)
-        await bad.send('{"type": "session.end"}')
-        await asyncio.wait_for(bad_reader, timeout=60)
+        await asyncio.wait_for(misbehaving, timeout=120)
+        for ws in (flooding, stalling):
+            await ws.send('{"type": "session.end"}')
+        await asyncio.wait_for(asyncio.gather(*readers), timeout=60)
 
-    too_fast = [e for e in bad_events.of("session.error") if e["code"] == "audio_too_fast"]
+    too_fast = [e for e in flood_events.of("session.error") if e["code"] == "audio_too_fast"]
     assert too_fast, "the flood was not pushed back"
     assert len(too_fast) <= 5  # reported at most once a second, not per dropped frame
-    assert _texts(beside) == _texts(alone)
+    assert word_error_rate([" ".join(_texts(alone))], [" ".join(_texts(beside))]) <= SAME_FINALS_WER
     assert _worst_latency(beside) <= _worst_latency(alone) + LATENCY_SLACK_MS, (
         _worst_latency(alone),
         _worst_latency(beside),
