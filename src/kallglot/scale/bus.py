@@ -30,6 +30,19 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
+def raise_if_cancelled() -> None:
+    """Stop a loop that rides out Redis errors once its task is cancelled.
+
+    redis-py can absorb a cancellation that lands mid-command (it closes the connection
+    and raises its own connection or timeout error, or a read with a timeout returns
+    ``None``): without this check such a loop would carry on, and whoever awaits the
+    cancelled task would wait forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def reconnect_delay(attempt: int) -> float:
     """How long to wait before reconnection attempt ``attempt`` (0-based): backs off to 2 s."""
     return RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
@@ -70,6 +83,7 @@ class RedisEventBus:
         try:
             await self.client.publish(self.channel(topic), json.dumps(event))
         except REDIS_DOWN:
+            raise_if_cancelled()
             logger.warning("redis unavailable; event dropped", extra={"topic": topic})
 
     @asynccontextmanager
@@ -85,11 +99,13 @@ class RedisEventBus:
                 try:
                     message = await pubsub.get_message(timeout=1.0)
                 except REDIS_DOWN:
+                    raise_if_cancelled()
                     logger.warning("redis subscription lost; reconnecting")
                     await _close(pubsub)
                     pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                     await self._subscribe(pubsub, channel)
                     continue
+                raise_if_cancelled()
                 if message is not None and message["type"] == "message":
                     decoded: dict[str, Any] = json.loads(message["data"])
                     yield decoded
@@ -107,6 +123,7 @@ class RedisEventBus:
                 await pubsub.subscribe(channel)
                 return
             except REDIS_DOWN:
+                raise_if_cancelled()
                 await asyncio.sleep(reconnect_delay(attempt))
                 attempt += 1
 

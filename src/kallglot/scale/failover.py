@@ -24,7 +24,7 @@ from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import event
 from kallglot.realtime.state import TERMINAL, SessionStatus
-from kallglot.scale.bus import REDIS_DOWN, reconnect_delay, redis_client
+from kallglot.scale.bus import REDIS_DOWN, raise_if_cancelled, reconnect_delay, redis_client
 from kallglot.scale.nodes import NodeRegistry
 
 logger = logging.getLogger(__name__)
@@ -95,10 +95,12 @@ class NodeAgent:
                 failures = 0
                 delay = self.interval
             except REDIS_DOWN:
+                raise_if_cancelled()
                 logger.warning("redis unavailable; heartbeat skipped")
                 delay = min(reconnect_delay(failures), self.interval)
                 failures += 1
             except Exception:
+                raise_if_cancelled()
                 logger.exception("heartbeat failed; retrying")
                 delay = self.interval
             await asyncio.sleep(delay)
