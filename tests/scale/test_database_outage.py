@@ -118,7 +118,7 @@ async def test_call_writes_during_a_database_outage_land_after_it_in_order_exact
     engine = build_engine(_url(proxy.port, schema))  # the app's way to the database
     queue = LocalQueue(tmp_path / "var" / "call-writes.sqlite3")
     writes = call_writes(session_factory(engine), queue)
-    store = DatabaseCallStore(session_factory(engine), call.id, organization.id, writes)
+    store = DatabaseCallStore(call.id, organization.id, writes)
     replay = asyncio.create_task(writes.run(interval_s=0.2))
     try:
         await asyncio.to_thread(store.set_status, SessionStatus.CONNECTING, "connected")

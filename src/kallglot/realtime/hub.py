@@ -45,14 +45,7 @@ class DatabaseCallStore:
     it waits in the durable local queue, and the call carries on.
     """
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        call_id: str,
-        organization_id: str,
-        writes: WriteBehind,
-    ):
-        self._sessions = sessions
+    def __init__(self, call_id: str, organization_id: str, writes: WriteBehind):
         self._call_id = call_id
         self._organization_id = organization_id
         self._writes = writes
@@ -245,7 +238,7 @@ class RealtimeHub:
             if runtime is not None and not runtime.ended.is_set():
                 return runtime, self.stores[call.id]
             self.admission.admit(call.id)
-            store = DatabaseCallStore(self.sessions, call.id, call.organization_id, self.writes)
+            store = DatabaseCallStore(call.id, call.organization_id, self.writes)
             runtime = CallRuntime(
                 call.id,
                 SessionMode(call.mode),
@@ -281,6 +274,7 @@ class RealtimeHub:
                 # The audio is in memory only; the call record and transcript still land.
                 logger.warning("database unavailable at call end; recording not stored")
         self.writes.write(call_id, "finish", {"session_id": call_id, "reason": reason})
+        self.writes.forget(call_id)
 
     def _store_recording(self, call_id: str, recorder: Recorder) -> None:
         with transaction(self.sessions) as db:

@@ -33,10 +33,10 @@ RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 def raise_if_cancelled() -> None:
     """Stop a loop that rides out Redis errors once its task is cancelled.
 
-    redis-py can absorb a cancellation that lands mid-command (it closes the connection
-    and raises its own connection or timeout error, or a read with a timeout returns
-    ``None``): without this check such a loop would carry on, and whoever awaits the
-    cancelled task would wait forever.
+    redis-py can absorb a cancellation that lands mid-command: it turns it into its own
+    timeout error, which its retry then swallows (the command may even succeed), or a
+    read with a timeout returns ``None``. Without a check after every Redis call, such
+    a loop carries on and whoever awaits the cancelled task waits forever.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
@@ -83,8 +83,9 @@ class RedisEventBus:
         try:
             await self.client.publish(self.channel(topic), json.dumps(event))
         except REDIS_DOWN:
-            raise_if_cancelled()
             logger.warning("redis unavailable; event dropped", extra={"topic": topic})
+        finally:
+            raise_if_cancelled()  # also when a retry absorbed the cancellation and succeeded
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[Event]]:
@@ -123,9 +124,10 @@ class RedisEventBus:
                 await pubsub.subscribe(channel)
                 return
             except REDIS_DOWN:
-                raise_if_cancelled()
                 await asyncio.sleep(reconnect_delay(attempt))
                 attempt += 1
+            finally:
+                raise_if_cancelled()
 
 
 async def _close(pubsub: Any) -> None:

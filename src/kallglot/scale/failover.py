@@ -95,14 +95,13 @@ class NodeAgent:
                 failures = 0
                 delay = self.interval
             except REDIS_DOWN:
-                raise_if_cancelled()
                 logger.warning("redis unavailable; heartbeat skipped")
                 delay = min(reconnect_delay(failures), self.interval)
                 failures += 1
             except Exception:
-                raise_if_cancelled()
                 logger.exception("heartbeat failed; retrying")
                 delay = self.interval
+            raise_if_cancelled()
             await asyncio.sleep(delay)
 
 

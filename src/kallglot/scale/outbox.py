@@ -162,6 +162,11 @@ class WriteBehind:
             self.queue.append(call_id, kind, payload)
             return False
 
+    def forget(self, call_id: str) -> None:
+        """Drop the call's lock once it has ended (a replay makes a new one if needed)."""
+        with self._locks_lock:
+            self._call_locks.pop(call_id, None)
+
     def drain(self) -> int:
         """Replay queued writes oldest first until the queue is empty or the database is
         still down; returns how many landed."""
