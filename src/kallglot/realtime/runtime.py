@@ -105,34 +105,51 @@ class Connection:
         return self.party is None or self.party is listener
 
 
-# A party may run ahead of real time by this much audio (network bursts, a buffered
+# A party may send up to this much audio ahead of real time (network bursts, a buffered
 # start, tests at 4x); beyond it, input is dropped until real time catches up.
 MAX_LEAD_MS = 20_000
+# Recognition runs at most this far ahead of real time: audio that arrived early waits,
+# so no call takes more recogniser time than a real-time speaker, however fast it sends.
+PROCESS_LEAD_MS = 2_000
 # No audio from a party for this long counts as a gap (a stalled client) ...
 INPUT_GAP_SECONDS = 1.0
 # ... and is filled with this much silence: past the VAD's end of speech (400 ms).
 GAP_FILL_MS = 600
 
 
-class _RealTimePace:
+class RealTimePace:
     """A token bucket of audio milliseconds refilled at real time: bursts of up to
-    ``MAX_LEAD_MS`` pass, a sustained flood is held to one second per second."""
+    ``capacity_ms`` pass, a sustained flood is held to one second per second."""
 
-    def __init__(self) -> None:
-        self._allowance_ms = float(MAX_LEAD_MS)
+    def __init__(self, capacity_ms: int) -> None:
+        self._capacity_ms = float(capacity_ms)
+        self._allowance_ms = float(capacity_ms)
         self._refilled_at = time.monotonic()
         self._reported_at = -math.inf
 
-    def take(self, duration_ms: float) -> bool:
+    def _refill(self) -> None:
         now = time.monotonic()
         self._allowance_ms = min(
-            float(MAX_LEAD_MS), self._allowance_ms + (now - self._refilled_at) * 1000
+            self._capacity_ms, self._allowance_ms + (now - self._refilled_at) * 1000
         )
         self._refilled_at = now
+
+    def take(self, duration_ms: float) -> bool:
+        self._refill()
         if duration_ms > self._allowance_ms:
             return False
         self._allowance_ms -= duration_ms
         return True
+
+    async def wait(self, duration_ms: float) -> None:
+        """Take ``duration_ms``, sleeping until real time has made room for it."""
+        self._refill()
+        shortfall_ms = duration_ms - self._allowance_ms
+        if shortfall_ms > 0:
+            # Real time refills the bucket at exactly this rate: after the sleep it has room.
+            await asyncio.sleep(shortfall_ms / 1000)
+            self._refill()
+        self._allowance_ms -= duration_ms
 
     def should_report(self) -> bool:
         """At most one error a second, so a flood is not answered with a flood."""
@@ -189,7 +206,8 @@ class Direction:
         self._upsampler = soxr.ResampleStream(8000, SAMPLE_RATE, 1, dtype="int16")
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=1500)
         self._utterances: asyncio.Queue[_Utterance | None] = asyncio.Queue()
-        self._pace = _RealTimePace()
+        self._pace = RealTimePace(MAX_LEAD_MS)
+        self._recognition_pace = RealTimePace(PROCESS_LEAD_MS)
         self._last_audio_at: float | None = None
         self._gap_filled = True
         self._tasks = [
@@ -272,6 +290,7 @@ class Direction:
     async def _recognise(self) -> None:
         try:
             while (frame := await self._frames.get()) is not None:
+                await self._recognition_pace.wait(FRAME_MS)
                 await self._handle(await self.recognizer.feed(frame))
             await self._handle(await self.recognizer.flush())
         except KallglotError as exc:
