@@ -111,8 +111,9 @@ MAX_LEAD_MS = 20_000
 # Recognition runs at most this far ahead of real time: audio that arrived early waits,
 # so no call takes more recogniser time than a real-time speaker, however fast it sends.
 PROCESS_LEAD_MS = 2_000
-# No audio from a party for this long counts as a gap (a stalled client) ...
-INPUT_GAP_SECONDS = 1.0
+# No audio from a party for this long counts as a gap (a stalled client); well above the
+# hiccups of a loaded sender, since silence added mid-sentence splits the utterance ...
+INPUT_GAP_SECONDS = 3.0
 # ... and is filled with this much silence: past the VAD's end of speech (400 ms).
 GAP_FILL_MS = 600
 
