@@ -4,12 +4,15 @@ Each failed attempt counts against a key (``login:account:<digest>``,
 ``login:ip:<address>``…). The first few failures are free; after that every failure
 doubles the wait before the next attempt, up to a ceiling, so an attacker can slow
 an account down but never lock its owner out for good. A success clears the account
-key. Counters live in the database so that every API node sees the same numbers.
+key. Counters live in the app's shared state (:mod:`kallglot.scale.shared`: in
+process when embedded, Redis with several nodes, so every node sees the same
+budget); sessions made outside the app (CLI, scripts) fall back to the database.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +23,8 @@ from kallglot.accounts.models import ThrottleCounter
 from kallglot.accounts.tokens import digest
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import RateLimitedError
+from kallglot.scale import shared
+from kallglot.scale.shared import SharedState
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,17 @@ def ip_key(kind: str, ip: str | None) -> str:
 
 def check(session: Session, keys: list[str]) -> None:
     """Raise 429 with ``Retry-After`` while any of ``keys`` is backing off."""
+    state = shared.of(session)
+    wait = _shared_wait(state, keys) if state is not None else _database_wait(session, keys)
+    if wait > 0:
+        raise RateLimitedError(
+            "Too many attempts. Wait before trying again.",
+            code="too_many_attempts",
+            retry_after=max(1, math.ceil(wait)),
+        )
+
+
+def _database_wait(session: Session, keys: list[str]) -> float:
     now = utcnow()
     wait = 0.0
     for key in keys:
@@ -58,16 +74,37 @@ def check(session: Session, keys: list[str]) -> None:
             and counter.blocked_until > now
         ):
             wait = max(wait, (counter.blocked_until - now).total_seconds())
-    if wait > 0:
-        raise RateLimitedError(
-            "Too many attempts. Wait before trying again.",
-            code="too_many_attempts",
-            retry_after=max(1, math.ceil(wait)),
-        )
+    return wait
+
+
+def _shared_wait(state: SharedState, keys: list[str]) -> float:
+    now = time.time()
+    wait = 0.0
+    for key in keys:
+        blocked_until = state.get(_blocked_key(key))
+        if blocked_until is not None:
+            wait = max(wait, float(blocked_until) - now)
+    return wait
+
+
+def _delay(failures: int, policy: Policy) -> timedelta | None:
+    over = failures - policy.free_failures
+    if over <= 0:
+        return None
+    delay: timedelta = min(policy.base_delay * (2 ** min(over - 1, 20)), policy.max_delay)
+    return delay
 
 
 def fail(session: Session, key: str, policy: Policy) -> None:
     """Count one failure against ``key``."""
+    state = shared.of(session)
+    if state is not None:
+        failures = state.increment(_failures_key(key), policy.forget_after.total_seconds())
+        delay = _delay(failures, policy)
+        if delay is not None:
+            seconds = delay.total_seconds()
+            state.put(_blocked_key(key), str(time.time() + seconds), seconds)
+        return
     now = utcnow()
     counter = session.get(ThrottleCounter, key, with_for_update=True)
     if counter is None:
@@ -77,12 +114,23 @@ def fail(session: Session, key: str, policy: Policy) -> None:
         counter.failures, counter.blocked_until = 0, None
     counter.failures += 1
     counter.updated_at = now
-    over = counter.failures - policy.free_failures
-    if over > 0:
-        delay = min(policy.base_delay * (2 ** min(over - 1, 20)), policy.max_delay)
+    delay = _delay(counter.failures, policy)
+    if delay is not None:
         counter.blocked_until = now + delay
     session.flush()
 
 
 def clear(session: Session, key: str) -> None:
+    state = shared.of(session)
+    if state is not None:
+        state.delete(_failures_key(key), _blocked_key(key))
+        return
     session.execute(delete(ThrottleCounter).where(ThrottleCounter.key == key))
+
+
+def _failures_key(key: str) -> str:
+    return f"throttle:{key}:failures"
+
+
+def _blocked_key(key: str) -> str:
+    return f"throttle:{key}:blocked_until"

@@ -33,6 +33,8 @@ from kallglot.realtime import stream as realtime_stream
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 from kallglot.scale import failover as scale
+from kallglot.scale import presence as scale_presence
+from kallglot.scale import shared as scale_shared
 from kallglot.telephony import transports as telephony
 from kallglot.telephony.numbers.api import routers as numbers_routers
 from kallglot.web import install_web
@@ -46,6 +48,9 @@ def create_app(
     configure_logging(settings.log_level, json_output=settings.log_json)
     engine = build_engine(settings.effective_database_url)
     sessions = session_factory(engine)
+    # Rate limits, idempotency locks and presence: in process, or Redis across nodes.
+    shared_state = scale_shared.install(sessions, settings.redis_url, settings.redis_prefix)
+    scale_presence.watch(sessions)
 
     install_keyring(Keyring.from_settings(settings))
 
@@ -63,6 +68,7 @@ def create_app(
             with suppress(asyncio.CancelledError):
                 await retention
         engine.dispose()
+        shared_state.close()
 
     app = FastAPI(
         title="Kallglot API",
@@ -75,12 +81,14 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.shared_state = shared_state
     install_error_handlers(app)
     # Starlette runs the middleware added last first: request context wraps idempotency.
     app.add_middleware(
         IdempotencyMiddleware,
         sessions=sessions,
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        shared=shared_state if settings.redis_url else None,
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

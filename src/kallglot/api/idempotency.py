@@ -3,13 +3,21 @@
 The key is scoped to the caller's credential. The same key with a different
 body, or while the first request is still running, is answered 409. Server
 errors are not stored, so a retry after a 5xx runs again.
+
+Keys and stored responses live in the database, or, with several nodes sharing
+Redis (:mod:`kallglot.scale.shared`), in Redis: there the claim is one atomic
+``SET NX``, so two nodes given the same key at once run the request once.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import anyio.to_thread
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
@@ -19,9 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kallglot.api.errors import error_body, send_json
 from kallglot.core.clock import utcnow
+from kallglot.core.errors import KallglotError
 from kallglot.core.ids import new_id
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 from kallglot.db.engine import transaction
+from kallglot.scale.shared import SharedState
+
+logger = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -42,19 +54,57 @@ class IdempotencyRecord(IdMixin, TimestampMixin, Base):
 
 
 @dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    content_type: str | None
+    body: bytes
+
+
+@dataclass(frozen=True)
 class _Claim:
     """Outcome of trying to claim a key: run the request, replay, or refuse."""
 
     record_id: str | None = None
-    replay: IdempotencyRecord | None = None
+    replay: StoredResponse | None = None
     refusal: tuple[int, str, str] | None = None
 
 
+_MISMATCH = (
+    409,
+    "idempotency_mismatch",
+    "This Idempotency-Key was already used with a different request.",
+)
+_IN_PROGRESS = (
+    409,
+    "idempotency_conflict",
+    "A request with this Idempotency-Key is still being processed.",
+)
+
+
+class IdempotencyStore(Protocol):
+    """Where claims and responses live; both methods block (run them in a thread)."""
+
+    def claim(self, caller_scope: str, key: str, fingerprint: str) -> _Claim: ...
+
+    def finish(self, record_id: str, status: int, content_type: str | None, body: bytes) -> None:
+        """Store the response for replay, or release the key after a server error."""
+
+
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, sessions: sessionmaker[Session], ttl: timedelta) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sessions: sessionmaker[Session],
+        ttl: timedelta,
+        shared: SharedState | None = None,
+    ) -> None:
+        """With ``shared`` (several nodes on Redis) keys live there, else in the database."""
         self.app = app
-        self.sessions = sessions
-        self.ttl = ttl
+        self.store: IdempotencyStore = (
+            DatabaseIdempotencyStore(sessions, ttl)
+            if shared is None
+            else SharedIdempotencyStore(shared, ttl)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, HEADER)
@@ -79,7 +129,14 @@ class IdempotencyMiddleware:
         ).hexdigest()
         caller = _header(scope, b"authorization") or _header(scope, b"cookie") or "anonymous"
         caller_scope = hashlib.sha256(caller.encode()).hexdigest()
-        claim = await anyio.to_thread.run_sync(self._claim, caller_scope, key, fingerprint)
+        try:
+            claim = await anyio.to_thread.run_sync(self.store.claim, caller_scope, key, fingerprint)
+        except KallglotError as exc:  # the shared state is down: refuse, never run unguarded
+            retry = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else None
+            await send_json(
+                send, exc.status_code, error_body(exc.error_type, exc.code, exc.message), retry
+            )
+            return
         if claim.refusal is not None:
             status, code, message = claim.refusal
             body_json = error_body("invalid_request_error", code, message, "Idempotency-Key")
@@ -120,11 +177,21 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            await anyio.to_thread.run_sync(
-                self._finish, record_id, status, content_type, b"".join(chunks)
-            )
+            try:
+                await anyio.to_thread.run_sync(
+                    self.store.finish, record_id, status, content_type, b"".join(chunks)
+                )
+            except KallglotError:
+                # The response is sent; a retry meets the claim until it lapses.
+                logger.warning("idempotent response not stored: shared state unavailable")
 
-    def _claim(self, caller_scope: str, key: str, fingerprint: str) -> _Claim:
+
+class DatabaseIdempotencyStore:
+    def __init__(self, sessions: sessionmaker[Session], ttl: timedelta) -> None:
+        self.sessions = sessions
+        self.ttl = ttl
+
+    def claim(self, caller_scope: str, key: str, fingerprint: str) -> _Claim:
         now = utcnow()
         with transaction(self.sessions) as session:
             session.execute(
@@ -147,26 +214,16 @@ class IdempotencyMiddleware:
             )
         if existing is None:
             # The other request failed and released the key between our two statements.
-            return self._claim(caller_scope, key, fingerprint)
+            return self.claim(caller_scope, key, fingerprint)
         if existing.fingerprint != fingerprint:
-            return _Claim(
-                refusal=(
-                    409,
-                    "idempotency_mismatch",
-                    "This Idempotency-Key was already used with a different request.",
-                )
-            )
-        if existing.completed_at is None:
-            return _Claim(
-                refusal=(
-                    409,
-                    "idempotency_conflict",
-                    "A request with this Idempotency-Key is still being processed.",
-                )
-            )
-        return _Claim(replay=existing)
+            return _Claim(refusal=_MISMATCH)
+        if existing.completed_at is None or existing.status_code is None:
+            return _Claim(refusal=_IN_PROGRESS)
+        return _Claim(
+            replay=StoredResponse(existing.status_code, existing.content_type, existing.body or b"")
+        )
 
-    def _finish(self, record_id: str, status: int, content_type: str | None, body: bytes) -> None:
+    def finish(self, record_id: str, status: int, content_type: str | None, body: bytes) -> None:
         with transaction(self.sessions) as session:
             record = session.get(IdempotencyRecord, record_id)
             if record is None:
@@ -178,6 +235,57 @@ class IdempotencyMiddleware:
             record.content_type = content_type
             record.body = body
             record.completed_at = utcnow()
+
+
+class SharedIdempotencyStore:
+    """Claims are ``SET NX`` locks; the finished response replaces the lock.
+
+    A claim whose request never finishes (its node died) lapses after
+    ``LOCK_SECONDS``, so the key can be retried rather than stay in conflict forever.
+    """
+
+    LOCK_SECONDS = 300.0
+
+    def __init__(self, state: SharedState, ttl: timedelta) -> None:
+        self.state = state
+        self.ttl_seconds = ttl.total_seconds()
+
+    def claim(self, caller_scope: str, key: str, fingerprint: str) -> _Claim:
+        record_id = f"idempotency:{caller_scope}:{key}"
+        pending = json.dumps({"fingerprint": fingerprint})
+        while True:
+            if self.state.claim(record_id, pending, self.LOCK_SECONDS):
+                return _Claim(record_id=record_id)
+            found = self.state.get(record_id)
+            if found is not None:
+                break
+            # The holder failed and released the key between our two commands: claim again.
+        existing = json.loads(found)
+        if existing["fingerprint"] != fingerprint:
+            return _Claim(refusal=_MISMATCH)
+        if "status_code" not in existing:
+            return _Claim(refusal=_IN_PROGRESS)
+        return _Claim(
+            replay=StoredResponse(
+                existing["status_code"],
+                existing["content_type"],
+                base64.b64decode(existing["body"]),
+            )
+        )
+
+    def finish(self, record_id: str, status: int, content_type: str | None, body: bytes) -> None:
+        if status >= 500:
+            self.state.delete(record_id)
+            return
+        pending = self.state.get(record_id)
+        fingerprint = json.loads(pending)["fingerprint"] if pending is not None else ""
+        stored = {
+            "fingerprint": fingerprint,
+            "status_code": status,
+            "content_type": content_type,
+            "body": base64.b64encode(body).decode(),
+        }
+        self.state.put(record_id, json.dumps(stored), self.ttl_seconds)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -199,11 +307,10 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _replay(send: Send, record: IdempotencyRecord) -> None:
-    body = record.body or b""
+async def _replay(send: Send, record: StoredResponse) -> None:
+    body = record.body
     headers = [(b"content-length", str(len(body)).encode()), (REPLAY_HEADER, b"true")]
     if record.content_type:
         headers.append((b"content-type", record.content_type.encode()))
-    assert record.status_code is not None
     await send({"type": "http.response.start", "status": record.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})

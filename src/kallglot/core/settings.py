@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     node_ttl_seconds: float = Field(
         default=6.0, gt=0, description="a node silent this long is dead and its calls fail"
     )
+    call_write_queue: Path | None = Field(
+        default=None,
+        description="durable queue of call writes while the database is down;"
+        " default: <var_dir>/call-writes.sqlite3",
+    )
+    call_write_retry_seconds: float = Field(
+        default=1.0, gt=0, description="how often queued call writes are retried"
+    )
     # --- end scale ----------------------------------------------------------------------------
     # --- numbers (numbers, KYC, routing, call records) -------------------------------------
     default_carrier: Literal["twilio", "telnyx", "sip_trunk"] = "sip_trunk"
@@ -265,6 +273,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'kallglot.db').as_posix()}"
+
+    @property
+    def effective_call_write_queue(self) -> Path:
+        return self.call_write_queue or self.var_dir / "call-writes.sqlite3"
 
     @property
     def effective_session_cookie_secure(self) -> bool:

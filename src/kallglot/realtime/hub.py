@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,86 +32,68 @@ from kallglot.realtime.runtime import CallRuntime, FinalTurn, Timing
 from kallglot.realtime.schemas import SessionMode
 from kallglot.realtime.state import SessionStatus
 from kallglot.realtime.transcripts import seal_turn_text
+from kallglot.scale.outbox import DATABASE_DOWN, LocalQueue, WriteBehind
 
 logger = logging.getLogger(__name__)
 
 
-class DatabaseCallStore:
-    """Writes a live call's turns and timings as they happen (a crash loses one utterance)."""
+CALL_WRITES = ("turn", "timing", "languages", "touch", "status", "finish")
 
-    def __init__(self, sessions: sessionmaker[Session], call_id: str, organization_id: str):
-        self._sessions = sessions
+
+class DatabaseCallStore:
+    """Writes a live call's turns and timings as they happen (a crash loses one utterance).
+
+    Every write goes through :class:`WriteBehind`: while the database is unreachable
+    it waits in the durable local queue, and the call carries on.
+    """
+
+    def __init__(self, call_id: str, organization_id: str, writes: WriteBehind):
         self._call_id = call_id
         self._organization_id = organization_id
-        self._sequence: int | None = None
+        self._writes = writes
         self._active = False
 
-    async def turn(self, turn: FinalTurn) -> None:
-        await asyncio.to_thread(self._write_turn, turn)
+    async def _write(self, kind: str, payload: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._writes.write, self._call_id, kind, payload)
 
-    def _write_turn(self, turn: FinalTurn) -> None:
-        with transaction(self._sessions) as db:
-            if not session_processing_allowed(
-                db, self._organization_id, self._call_id, Purpose.RECORDING
-            ):
-                # A restricted party: the live turn reached the client, nothing is kept.
-                return
-            if self._sequence is None:
-                latest = db.scalar(
-                    select(func.max(TranscriptTurn.sequence)).where(
-                        TranscriptTurn.session_id == self._call_id
-                    )
-                )
-                self._sequence = latest or 0
-            self._sequence += 1
-            row_id = new_id("turn")
-            text, translation = seal_turn_text(
-                db, self._organization_id, row_id, turn.text, turn.translation
-            )
-            db.add(
-                TranscriptTurn(
-                    id=row_id,
-                    session_id=self._call_id,
-                    organization_id=self._organization_id,
-                    sequence=self._sequence,
-                    speaker=turn.speaker.value,
-                    language=turn.language,
-                    text_encrypted=text,
-                    translation_language=turn.translation_language,
-                    translation_encrypted=translation,
-                    start_ms=turn.start_ms,
-                    end_ms=turn.end_ms,
-                    confidence=turn.confidence,
-                )
-            )
+    async def turn(self, turn: FinalTurn) -> None:
+        await self._write(
+            "turn",
+            {
+                "id": new_id("turn"),
+                "session_id": self._call_id,
+                "organization_id": self._organization_id,
+                "speaker": turn.speaker.value,
+                "language": turn.language,
+                "text": turn.text,
+                "translation_language": turn.translation_language,
+                "translation": turn.translation,
+                "start_ms": turn.start_ms,
+                "end_ms": turn.end_ms,
+                "confidence": turn.confidence,
+            },
+        )
 
     async def timing(self, timing: Timing) -> None:
-        await asyncio.to_thread(self._write_timing, timing)
-
-    def _write_timing(self, timing: Timing) -> None:
-        with transaction(self._sessions) as db:
-            db.add(
-                UtteranceTiming(
-                    id=new_id("tim"),
-                    session_id=self._call_id,
-                    organization_id=self._organization_id,
-                    speaker=timing.speaker.value,
-                    utterance_id=timing.utterance_id,
-                    speech_ended_at=timing.speech_ended_at,
-                    asr_final_ms=timing.asr_final_ms,
-                    mt_done_ms=timing.mt_done_ms,
-                    first_audio_ms=timing.first_audio_ms,
-                )
-            )
+        await self._write(
+            "timing",
+            {
+                "id": new_id("tim"),
+                "session_id": self._call_id,
+                "organization_id": self._organization_id,
+                "speaker": timing.speaker.value,
+                "utterance_id": timing.utterance_id,
+                "speech_ended_at": timing.speech_ended_at.isoformat(),
+                "asr_final_ms": timing.asr_final_ms,
+                "mt_done_ms": timing.mt_done_ms,
+                "first_audio_ms": timing.first_audio_ms,
+            },
+        )
 
     async def languages(self, source: str | None, target: str | None) -> None:
-        await asyncio.to_thread(self._write_languages, source, target)
-
-    def _write_languages(self, source: str | None, target: str | None) -> None:
-        with transaction(self._sessions) as db:
-            call = db.get(CallSession, self._call_id)
-            if call is not None:
-                call.source_language, call.target_language = source, target
+        await self._write(
+            "languages", {"session_id": self._call_id, "source": source, "target": target}
+        )
 
     async def mark_active(self) -> None:
         """The first audio makes the session active (once)."""
@@ -117,19 +102,107 @@ class DatabaseCallStore:
             await asyncio.to_thread(self.set_status, SessionStatus.ACTIVE, "audio_started")
 
     async def touch(self) -> None:
-        await asyncio.to_thread(self._touch)
-
-    def _touch(self) -> None:
-        with transaction(self._sessions) as db:
-            call = db.get(CallSession, self._call_id)
-            if call is not None:
-                call.last_activity_at = utcnow()
+        await self._write("touch", {"session_id": self._call_id, "at": utcnow().isoformat()})
 
     def set_status(self, target: SessionStatus, reason: str) -> None:
-        with transaction(self._sessions) as db:
-            call = db.get(CallSession, self._call_id)
-            if call is not None and call.status != target.value:
-                service.transition(db, call, target, reason)
+        payload = {"session_id": self._call_id, "status": target.value, "reason": reason}
+        self._writes.write(self._call_id, "status", payload)
+
+
+def call_writes(sessions: sessionmaker[Session], queue: LocalQueue) -> WriteBehind:
+    """The write-behind of this node's call writes, applied through ``sessions``.
+
+    Every applier is idempotent (rows carry their ids; states are compared before a
+    transition), so an entry replayed after a crash lands once.
+    """
+    appliers: dict[str, Callable[[dict[str, Any]], None]] = {
+        "turn": partial(_apply_turn, sessions),
+        "timing": partial(_apply_timing, sessions),
+        "languages": partial(_apply_languages, sessions),
+        "touch": partial(_apply_touch, sessions),
+        "status": partial(_apply_status, sessions),
+        "finish": partial(_apply_finish, sessions),
+    }
+    assert tuple(appliers) == CALL_WRITES
+    return WriteBehind(queue, appliers)
+
+
+def _apply_turn(sessions: sessionmaker[Session], turn: dict[str, Any]) -> None:
+    with transaction(sessions) as db:
+        if db.get(TranscriptTurn, turn["id"]) is not None:
+            return
+        if not session_processing_allowed(
+            db, turn["organization_id"], turn["session_id"], Purpose.RECORDING
+        ):
+            return  # a restricted party: the live turn reached the client, nothing is kept
+        # Numbered when it lands: writes of one call land in order, so turns do too.
+        latest = db.scalar(
+            select(func.max(TranscriptTurn.sequence)).where(
+                TranscriptTurn.session_id == turn["session_id"]
+            )
+        )
+        text, translation = seal_turn_text(
+            db, turn["organization_id"], turn["id"], turn["text"], turn["translation"]
+        )
+        db.add(
+            TranscriptTurn(
+                id=turn["id"],
+                session_id=turn["session_id"],
+                organization_id=turn["organization_id"],
+                sequence=(latest or 0) + 1,
+                speaker=turn["speaker"],
+                language=turn["language"],
+                text_encrypted=text,
+                translation_language=turn["translation_language"],
+                translation_encrypted=translation,
+                start_ms=turn["start_ms"],
+                end_ms=turn["end_ms"],
+                confidence=turn["confidence"],
+            )
+        )
+
+
+def _apply_timing(sessions: sessionmaker[Session], timing: dict[str, Any]) -> None:
+    with transaction(sessions) as db:
+        if db.get(UtteranceTiming, timing["id"]) is not None:
+            return
+        db.add(
+            UtteranceTiming(
+                **{
+                    **timing,
+                    "speech_ended_at": datetime.fromisoformat(timing["speech_ended_at"]),
+                }
+            )
+        )
+
+
+def _apply_languages(sessions: sessionmaker[Session], change: dict[str, Any]) -> None:
+    with transaction(sessions) as db:
+        call = db.get(CallSession, change["session_id"])
+        if call is not None:
+            call.source_language, call.target_language = change["source"], change["target"]
+
+
+def _apply_touch(sessions: sessionmaker[Session], touch: dict[str, Any]) -> None:
+    at = datetime.fromisoformat(touch["at"])
+    with transaction(sessions) as db:
+        call = db.get(CallSession, touch["session_id"])
+        if call is not None and (call.last_activity_at is None or call.last_activity_at < at):
+            call.last_activity_at = at
+
+
+def _apply_status(sessions: sessionmaker[Session], change: dict[str, Any]) -> None:
+    with transaction(sessions) as db:
+        call = db.get(CallSession, change["session_id"])
+        if call is not None and call.status != change["status"]:
+            service.transition(db, call, SessionStatus(change["status"]), change["reason"])
+
+
+def _apply_finish(sessions: sessionmaker[Session], finish: dict[str, Any]) -> None:
+    with transaction(sessions) as db:
+        call = db.get(CallSession, finish["session_id"])
+        if call is not None:
+            service.finish(db, call, finish["reason"])
 
 
 class RealtimeHub:
@@ -141,8 +214,10 @@ class RealtimeHub:
         admission: Admission,
         idle_timeout: timedelta,
         blobs: EncryptedBlobStore,
+        write_queue: LocalQueue,
     ) -> None:
         self.blobs = blobs
+        self.writes = call_writes(sessions, write_queue)
         self.sessions = sessions
         self.engines = engines
         self.bus = bus
@@ -169,7 +244,7 @@ class RealtimeHub:
             if runtime is not None and not runtime.ended.is_set():
                 return runtime, self.stores[call.id]
             self.admission.admit(call.id)
-            store = DatabaseCallStore(self.sessions, call.id, call.organization_id)
+            store = DatabaseCallStore(call.id, call.organization_id, self.writes)
             runtime = CallRuntime(
                 call.id,
                 SessionMode(call.mode),
@@ -208,19 +283,24 @@ class RealtimeHub:
         await run_to_completion(self._finish, call_id, reason, recorder)
 
     def _finish(self, call_id: str, reason: str, recorder: Recorder | None) -> None:
+        if recorder is not None and recorder.seconds > 0:
+            try:
+                self._store_recording(call_id, recorder)
+            except DATABASE_DOWN:
+                # The audio is in memory only; the call record and transcript still land.
+                logger.warning("database unavailable at call end; recording not stored")
+        self.writes.write(call_id, "finish", {"session_id": call_id, "reason": reason})
+        self.writes.forget(call_id)
+
+    def _store_recording(self, call_id: str, recorder: Recorder) -> None:
         with transaction(self.sessions) as db:
             call = db.get(CallSession, call_id)
-            if call is None:
-                return
             # Checked again at the end: a restriction or a caller's number may have arrived
             # during the call.
-            if (
-                recorder is not None
-                and recorder.seconds > 0
-                and session_processing_allowed(db, call.organization_id, call.id, Purpose.RECORDING)
+            if call is not None and session_processing_allowed(
+                db, call.organization_id, call.id, Purpose.RECORDING
             ):
                 store_recording(db, self.blobs, call, recorder)
-            service.finish(db, call, reason)
 
     async def sweep_idle(self) -> int:
         """End sessions idle past the timeout, live here or only stored."""

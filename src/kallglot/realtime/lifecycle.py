@@ -17,6 +17,7 @@ from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.webhooks import WebhookDispatcher
 from kallglot.scale.bus import event_bus
+from kallglot.scale.outbox import LocalQueue
 from kallglot.speech import registry as speech_registry
 
 
@@ -30,6 +31,7 @@ def install(
         Admission(settings.max_concurrent_calls),
         settings.call_idle_timeout,
         EncryptedBlobStore.from_settings(settings),
+        LocalQueue(settings.effective_call_write_queue),
     )
 
 
@@ -44,6 +46,9 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
             asyncio.create_task(hub.run_sweeper(), name="idle-session-sweeper"),
             asyncio.create_task(
                 hub.run_limits(settings.billing_limit_check_seconds), name="session-limits"
+            ),
+            asyncio.create_task(
+                hub.writes.run(settings.call_write_retry_seconds), name="call-write-replay"
             ),
         ]
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from kallglot.realtime.protocol import AudioEncoding, DecodedAudio, Party, Proto
 from kallglot.realtime.recording import Recorder
 from kallglot.realtime.schemas import SessionMode
 from kallglot.speech import g711
-from kallglot.speech.audio import FRAME_BYTES, SAMPLE_RATE, AudioFrame
+from kallglot.speech.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioFrame
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,68 @@ class Connection:
         return self.party is None or self.party is listener
 
 
+# A party may send up to this much audio ahead of real time (network bursts, a buffered
+# start, tests at 4x); beyond it, input is dropped until real time catches up.
+MAX_LEAD_MS = 20_000
+# Recognition runs at most this far ahead of real time: audio that arrived early waits,
+# so no call takes more recogniser time than a real-time speaker, however fast it sends.
+PROCESS_LEAD_MS = 2_000
+# No audio from a party for this long counts as a gap (a stalled client); well above the
+# hiccups of a loaded sender, since silence added mid-sentence splits the utterance ...
+INPUT_GAP_SECONDS = 3.0
+# ... and is filled with this much silence: past the VAD's end of speech (400 ms).
+GAP_FILL_MS = 600
+
+
+class RealTimePace:
+    """A token bucket of audio milliseconds refilled at real time: bursts of up to
+    ``capacity_ms`` pass, a sustained flood is held to one second per second."""
+
+    def __init__(self, capacity_ms: int) -> None:
+        self._capacity_ms = float(capacity_ms)
+        self._allowance_ms = float(capacity_ms)
+        self._refilled_at = time.monotonic()
+        self._reported_at = -math.inf
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._allowance_ms = min(
+            self._capacity_ms, self._allowance_ms + (now - self._refilled_at) * 1000
+        )
+        self._refilled_at = now
+
+    def take(self, duration_ms: float) -> bool:
+        self._refill()
+        if duration_ms > self._allowance_ms:
+            return False
+        self._allowance_ms -= duration_ms
+        return True
+
+    async def wait(self, duration_ms: float) -> None:
+        """Take ``duration_ms``, sleeping until real time has made room for it."""
+        self._refill()
+        shortfall_ms = duration_ms - self._allowance_ms
+        if shortfall_ms > 0:
+            # Real time refills the bucket at exactly this rate: after the sleep it has room.
+            await asyncio.sleep(shortfall_ms / 1000)
+            self._refill()
+        self._allowance_ms -= duration_ms
+
+    def should_report(self) -> bool:
+        """At most one error a second, so a flood is not answered with a flood."""
+        now = time.monotonic()
+        if now - self._reported_at < 1.0:
+            return False
+        self._reported_at = now
+        return True
+
+
+def _duration_ms(audio: DecodedAudio) -> float:
+    if audio.encoding is AudioEncoding.MULAW:
+        return len(audio.data) / 8  # 8 kHz, one byte a sample
+    return len(audio.data) / (SAMPLE_RATE * 2 / 1000)
+
+
 class _ArrivalClock:
     """Maps a party's stream time (ms of audio received) to the wall clock it arrived at."""
 
@@ -146,10 +209,15 @@ class Direction:
         self._upsampler = soxr.ResampleStream(8000, SAMPLE_RATE, 1, dtype="int16")
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(maxsize=1500)
         self._utterances: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self._pace = RealTimePace(MAX_LEAD_MS)
+        self._recognition_pace = RealTimePace(PROCESS_LEAD_MS)
+        self._last_audio_at: float | None = None
+        self._gap_filled = True
         self._tasks = [
             asyncio.create_task(self._recognise(), name=f"recognise-{speaker}"),
             asyncio.create_task(self._speak(), name=f"speak-{speaker}"),
         ]
+        self._gap_filler = asyncio.create_task(self._fill_gaps(), name=f"fill-gaps-{speaker}")
 
     @property
     def listener(self) -> Party:
@@ -163,37 +231,70 @@ class Direction:
                 kind, f"Audio sequence {audio.sequence} after {self.last_sequence}; dropped."
             )
         self.last_sequence = audio.sequence
+        if not self._pace.take(_duration_ms(audio)):
+            # Dropped whole: a client far ahead of real time would otherwise hold the
+            # shared recognisers for more than its share, slowing every other call.
+            if self._pace.should_report():
+                raise ProtocolError(
+                    "audio_too_fast",
+                    "Audio arrives faster than real time; audio beyond the allowance is dropped.",
+                )
+            return
+        self._last_audio_at, self._gap_filled = time.monotonic(), False
         if audio.encoding is AudioEncoding.MULAW:
             pcm = self._upsampler.resample_chunk(g711.mulaw_decode(audio.data))
             self._pending.extend(np.asarray(pcm, dtype="<i2").tobytes())
         else:
             self._pending.extend(audio.data)
         while len(self._pending) >= FRAME_BYTES:
-            frame = AudioFrame(bytes(self._pending[:FRAME_BYTES]), self.stream_ms)
+            pcm_frame = bytes(self._pending[:FRAME_BYTES])
             del self._pending[:FRAME_BYTES]
-            if self.call.recorder is not None:
-                self.call.recorder.add(Recorder.ORIGINAL, frame.pcm)
-            self.call.relay_original(self.speaker, frame.pcm)
-            self.stream_ms = frame.end_ms
-            self.clock.mark(frame.end_ms)
-            if self._frames.full():
-                raise ProtocolError(
-                    "audio_backpressure", "Audio arrives faster than it can be processed."
-                )
-            self._frames.put_nowait(frame)
+            self._queue_frame(pcm_frame)
+
+    def _queue_frame(self, pcm: bytes) -> None:
+        frame = AudioFrame(pcm, self.stream_ms)
+        if self.call.recorder is not None:
+            self.call.recorder.add(Recorder.ORIGINAL, frame.pcm)
+        self.call.relay_original(self.speaker, frame.pcm)
+        self.stream_ms = frame.end_ms
+        self.clock.mark(frame.end_ms)
+        if self._frames.full():
+            raise ProtocolError(
+                "audio_backpressure", "Audio arrives faster than it can be processed."
+            )
+        self._frames.put_nowait(frame)
+
+    async def _fill_gaps(self) -> None:
+        """When a party's audio stops (a stalled or vanished client), add the silence that
+        did not arrive, so the utterance in progress ends and is translated now instead
+        of waiting for audio that may never come."""
+        while True:
+            await asyncio.sleep(INPUT_GAP_SECONDS / 4)
+            last = self._last_audio_at
+            if self._gap_filled or last is None or time.monotonic() - last < INPUT_GAP_SECONDS:
+                continue
+            self._gap_filled = True
+            silence = bytes(FRAME_BYTES)
+            for _ in range(GAP_FILL_MS // FRAME_MS):
+                if self._frames.full():
+                    break
+                self._queue_frame(silence)
 
     async def close(self) -> None:
         """Finish what was said, then stop."""
+        self._gap_filler.cancel()
+        await asyncio.gather(self._gap_filler, return_exceptions=True)
         await self._frames.put(None)
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def cancel(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, self._gap_filler):
             task.cancel()
 
     async def _recognise(self) -> None:
         try:
             while (frame := await self._frames.get()) is not None:
+                await self._recognition_pace.wait(FRAME_MS)
                 await self._handle(await self.recognizer.feed(frame))
             await self._handle(await self.recognizer.flush())
         except KallglotError as exc:

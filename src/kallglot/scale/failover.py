@@ -24,7 +24,7 @@ from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import event
 from kallglot.realtime.state import TERMINAL, SessionStatus
-from kallglot.scale.bus import REDIS_DOWN, redis_client
+from kallglot.scale.bus import REDIS_DOWN, raise_if_cancelled, reconnect_delay, redis_client
 from kallglot.scale.nodes import NodeRegistry
 
 logger = logging.getLogger(__name__)
@@ -85,12 +85,24 @@ class NodeAgent:
             await announce_lost(self.hub.bus, dead, failed)
 
     async def run(self) -> None:
+        """Heartbeat until cancelled. While Redis is down, retry with backoff (capped
+        at the heartbeat interval) so the node registers again soon after it returns;
+        no failure (Redis, or the database while reaping) stops the loop."""
+        failures = 0
         while True:
             try:
                 await self.tick()
+                failures = 0
+                delay = self.interval
             except REDIS_DOWN:
                 logger.warning("redis unavailable; heartbeat skipped")
-            await asyncio.sleep(self.interval)
+                delay = min(reconnect_delay(failures), self.interval)
+                failures += 1
+            except Exception:
+                logger.exception("heartbeat failed; retrying")
+                delay = self.interval
+            raise_if_cancelled()
+            await asyncio.sleep(delay)
 
 
 @asynccontextmanager
