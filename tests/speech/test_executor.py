@@ -1,20 +1,23 @@
-"""The speech pool runs what a listener waits for before work that can wait."""
+"""The speech pool runs what a listener waits for first, and one job per engine at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
-from kallglot.speech.executor import SpeechPool, Urgency
+from kallglot.speech.executor import Lane, SpeechPool, Urgency
+
+ASR, MT, TTS = Lane.RECOGNITION, Lane.TRANSLATION, Lane.SYNTHESIS
 
 
-def _blocked_pool() -> tuple[SpeechPool, threading.Event]:
-    """A one-worker pool whose worker is busy until the returned event is set."""
-    pool = SpeechPool(workers=1)
+def _blocked_pool(lane: Lane = ASR, workers: int = 1) -> tuple[SpeechPool, threading.Event]:
+    """A pool whose ``lane`` is busy (and one worker with it) until the event is set."""
+    pool = SpeechPool(workers=workers)
     release = threading.Event()
-    pool.submit(Urgency.WAITED_FOR, release.wait)
+    pool.submit(lane, Urgency.WAITED_FOR, release.wait)
     return pool, release
 
 
@@ -22,45 +25,55 @@ def test_waited_for_work_overtakes_queued_work_and_each_urgency_keeps_arrival_or
     pool, release = _blocked_pool()
     ran: list[str] = []
     jobs = [
-        pool.submit(Urgency.SOON, lambda: ran.append("partial 1")),
-        pool.submit(Urgency.SOON, lambda: ran.append("second clause")),
-        pool.submit(Urgency.SOON, lambda: ran.append("partial 2")),
-        pool.submit(Urgency.WAITED_FOR, lambda: ran.append("final 1")),
-        pool.submit(Urgency.WAITED_FOR, lambda: ran.append("final 2")),
+        pool.submit(ASR, Urgency.SOON, lambda: ran.append("partial 1")),
+        pool.submit(TTS, Urgency.SOON, lambda: ran.append("second clause")),
+        pool.submit(ASR, Urgency.SOON, lambda: ran.append("partial 2")),
+        pool.submit(ASR, Urgency.WAITED_FOR, lambda: ran.append("final 1")),
+        pool.submit(MT, Urgency.WAITED_FOR, lambda: ran.append("translation")),
     ]
     release.set()
     for job in jobs:
         job.result(timeout=5)
-    assert ran == ["final 1", "final 2", "partial 1", "second clause", "partial 2"]
+    assert ran == ["final 1", "translation", "partial 1", "second clause", "partial 2"]
+
+
+def test_a_busy_engine_does_not_hold_the_other_worker() -> None:
+    pool, release = _blocked_pool(ASR, workers=2)
+    second_decode = pool.submit(ASR, Urgency.WAITED_FOR, lambda: time.monotonic())
+    translation = pool.submit(MT, Urgency.WAITED_FOR, lambda: time.monotonic())
+    translated_at = translation.result(timeout=5)  # while the first decode still runs
+    assert not second_decode.done(), "two decodes ran at once on one engine"
+    release.set()
+    assert second_decode.result(timeout=5) > translated_at
 
 
 def test_a_job_cancelled_while_queued_never_runs() -> None:
     pool, release = _blocked_pool()
     ran: list[str] = []
-    stale = pool.submit(Urgency.SOON, lambda: ran.append("stale partial"))
+    stale = pool.submit(ASR, Urgency.SOON, lambda: ran.append("stale partial"))
     assert stale.cancel()
-    after = pool.submit(Urgency.SOON, lambda: ran.append("next"))
+    after = pool.submit(ASR, Urgency.SOON, lambda: ran.append("next"))
     release.set()
     after.result(timeout=5)
     assert ran == ["next"]
 
 
-def test_an_engine_error_reaches_the_caller_and_the_worker_goes_on() -> None:
+def test_an_engine_error_reaches_the_caller_and_the_lane_goes_on() -> None:
     pool = SpeechPool(workers=1)
 
     def fail() -> None:
         raise RuntimeError("engine failed")
 
     with pytest.raises(RuntimeError, match="engine failed"):
-        pool.submit(Urgency.WAITED_FOR, fail).result(timeout=5)
-    assert pool.submit(Urgency.WAITED_FOR, lambda: 42).result(timeout=5) == 42
+        pool.submit(MT, Urgency.WAITED_FOR, fail).result(timeout=5)
+    assert pool.submit(MT, Urgency.WAITED_FOR, lambda: 42).result(timeout=5) == 42
 
 
 async def test_cancelling_the_awaiting_task_drops_the_queued_job() -> None:
     pool, release = _blocked_pool()
     ran: list[str] = []
     waiting = asyncio.ensure_future(
-        asyncio.wrap_future(pool.submit(Urgency.SOON, lambda: ran.append("partial")))
+        asyncio.wrap_future(pool.submit(ASR, Urgency.SOON, lambda: ran.append("partial")))
     )
     await asyncio.sleep(0)
     waiting.cancel()
@@ -68,5 +81,5 @@ async def test_cancelling_the_awaiting_task_drops_the_queued_job() -> None:
         await waiting
     await asyncio.sleep(0)  # the cancellation reaches the pool's future on the next turn
     release.set()
-    pool.submit(Urgency.WAITED_FOR, lambda: None).result(timeout=5)
+    pool.submit(ASR, Urgency.WAITED_FOR, lambda: None).result(timeout=5)
     assert ran == []

@@ -17,7 +17,7 @@ from typing import Literal
 from kallglot.speech.asr import SpeechToText, Transcript, whisper
 from kallglot.speech.audio import AudioFrame
 from kallglot.speech.errors import UnsupportedLanguageError
-from kallglot.speech.executor import run_blocking, run_soon
+from kallglot.speech.executor import Lane, run_blocking, run_soon
 from kallglot.speech.langid import identify_language
 from kallglot.speech.vad import Segmenter, SegmenterOptions, SpeechSegment, make_vad
 
@@ -126,7 +126,13 @@ class Recognizer:
         self._partial_generation = self._generation
         # Greedy, and after every final waiting in the pool: a partial can wait, a final not.
         self._partial_task = asyncio.create_task(
-            run_soon(self.engine.transcribe, current.samples, self.language, beam_size=1)
+            run_soon(
+                Lane.RECOGNITION,
+                self.engine.transcribe,
+                current.samples,
+                self.language,
+                beam_size=1,
+            )
         )
 
     def _collect_partial(self) -> list[RecognitionEvent]:
@@ -154,13 +160,15 @@ class Recognizer:
         if self.language is None:
             try:
                 identified, _p = await run_blocking(
-                    identify_language, segment.samples, self._candidates
+                    Lane.RECOGNITION, identify_language, segment.samples, self._candidates
                 )
             except UnsupportedLanguageError:
                 return []
             self.language = identified
         language = self.language
-        result = await run_blocking(self.engine.transcribe, segment.samples, language)
+        result = await run_blocking(
+            Lane.RECOGNITION, self.engine.transcribe, segment.samples, language
+        )
         if not result.text:
             return []
         return [

@@ -8,21 +8,21 @@ from collections.abc import Iterable
 from kallglot.speech import registry
 from kallglot.speech.asr import Task, Transcript
 from kallglot.speech.audio import Int16Array
-from kallglot.speech.executor import run_blocking
+from kallglot.speech.executor import Lane, run_blocking
 
 
 async def translate_text(text: str, source: str, target: str) -> str:
     """Translate one phrase with the best installed text route for the pair."""
-    engine = await run_blocking(registry.translator, source, target)
-    return await run_blocking(engine.translate, text, source, target)
+    engine = await run_blocking(Lane.TRANSLATION, registry.translator, source, target)
+    return await run_blocking(Lane.TRANSLATION, engine.translate, text, source, target)
 
 
 async def transcribe(
     samples: Int16Array, language: str, *, task: Task = "transcribe"
 ) -> Transcript:
     """Recognise one whole utterance (16 kHz int16)."""
-    engine = await run_blocking(registry.speech_to_text, language)
-    return await run_blocking(engine.transcribe, samples, language, task=task)
+    engine = await run_blocking(Lane.RECOGNITION, registry.speech_to_text, language)
+    return await run_blocking(Lane.RECOGNITION, engine.transcribe, samples, language, task=task)
 
 
 def warm_up(languages: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> None:

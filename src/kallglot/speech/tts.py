@@ -17,7 +17,7 @@ import numpy as np
 
 from kallglot.speech.audio import SAMPLE_RATE, Int16Array, resample, to_int16
 from kallglot.speech.errors import EngineError, ModelNotInstalledError, UnsupportedLanguageError
-from kallglot.speech.executor import run_blocking, run_soon
+from kallglot.speech.executor import Lane, run_blocking, run_soon
 
 MAX_TTS_CHARS = 5000
 ESPEAK_TIMEOUT_S = 30.0
@@ -60,7 +60,7 @@ async def stream(synth: Synthesizer, text: str) -> AsyncIterator[Int16Array]:
     text = text.strip()[:MAX_TTS_CHARS]
     for index, clause in enumerate(split_clauses(text)):
         run = run_blocking if index == 0 else run_soon
-        samples = await run(synth.synthesize, clause)
+        samples = await run(Lane.SYNTHESIS, synth.synthesize, clause)
         if samples.size:
             yield samples
 
