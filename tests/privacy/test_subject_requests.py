@@ -144,7 +144,11 @@ def test_erasure_leaves_no_marker_anywhere_and_keeps_other_subjects_readable(
             select(TranscriptTurn).where(TranscriptTurn.session_id == bob.session_id)
         ).one()
         assert open_turn_text(db, turn)[0] == bob.markers[0]
-        trail = db.scalars(select(AuditEvent.action).where(AuditEvent.target_id == caller)).all()
+        trail = db.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.target_id == caller)
+            .order_by(AuditEvent.occurred_at, AuditEvent.sequence)
+        ).all()
     assert trail == [
         "privacy_request.received",
         "privacy_request.verified",
