@@ -135,6 +135,17 @@ def test_agent_signs_in_with_mfa_and_follows_a_translated_call(
     page.goto(f"{web_server.base_url}/app/analytics")
     expect(page.get_by_role("alert")).to_contain_text("analytics:read")
 
+    # The owner's analytics page is drawn from the organization's data, this call included.
+    owner = identity.user(organization, Role.OWNER, name="Olga Owner")
+    page.context.clear_cookies()
+    sign_in(page, web_server, owner)
+    page.wait_for_url("**/app/console")
+    with page.expect_response(lambda r: "/v1/analytics/latency" in r.url) as latency_data:
+        page.goto(f"{web_server.base_url}/app/analytics")
+    assert latency_data.value.json()["utterances"] >= 1
+    expect(page.locator("[data-analytics][data-ready=true]")).to_be_attached()
+    screenshot(page, "analytics")
+
 
 def test_admin_orders_a_number_that_needs_verification_and_sees_analytics(
     identity: Identity, web_server: LiveServer, page: Page
@@ -177,6 +188,6 @@ def test_admin_orders_a_number_that_needs_verification_and_sees_analytics(
     expect(page.locator("dl[data-facts]")).to_contain_text("Credit (seconds)")
     expect(page.locator("[data-unavailable]")).to_have_count(0)
 
+    # (An organization without calls: the charts are empty; the agent test shows them drawn.)
     page.get_by_role("link", name="Analytics").click()
     expect(page.locator("[data-analytics][data-ready=true]")).to_be_attached()
-    screenshot(page, "analytics")
