@@ -60,12 +60,8 @@ class SpeechPool:
         self._queued: list[_Job] = []
         self._busy: set[Lane] = set()
         self._order = itertools.count()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"speech-{n}", daemon=True)
-            for n in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        for n in range(workers):
+            threading.Thread(target=self._work, name=f"speech-{n}", daemon=True).start()
 
     def submit(self, lane: Lane, urgency: Urgency, work: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()

@@ -13,16 +13,24 @@ from kallglot.speech.executor import Lane, run_blocking
 
 async def translate_text(text: str, source: str, target: str) -> str:
     """Translate one phrase with the best installed text route for the pair."""
-    engine = await run_blocking(Lane.TRANSLATION, registry.translator, source, target)
-    return await run_blocking(Lane.TRANSLATION, engine.translate, text, source, target)
+    # One job: the engine lookup (a load on first use) and its work, so a translation queues
+    # once on its lane, not twice.
+    return await run_blocking(Lane.TRANSLATION, _translate, text, source, target)
 
 
 async def transcribe(
     samples: Int16Array, language: str, *, task: Task = "transcribe"
 ) -> Transcript:
     """Recognise one whole utterance (16 kHz int16)."""
-    engine = await run_blocking(Lane.RECOGNITION, registry.speech_to_text, language)
-    return await run_blocking(Lane.RECOGNITION, engine.transcribe, samples, language, task=task)
+    return await run_blocking(Lane.RECOGNITION, _transcribe, samples, language, task)
+
+
+def _translate(text: str, source: str, target: str) -> str:
+    return registry.translator(source, target).translate(text, source, target)
+
+
+def _transcribe(samples: Int16Array, language: str, task: Task) -> Transcript:
+    return registry.speech_to_text(language).transcribe(samples, language, task=task)
 
 
 def warm_up(languages: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> None:
