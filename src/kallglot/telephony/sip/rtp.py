@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import secrets
+import socket
 import struct
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -122,14 +123,21 @@ class RtpStream:
         ports = list(range(port_min + port_min % 2, port_max + 1, 2))
         # Start at a random place: two nodes (or tests) sharing a range rarely collide.
         start = secrets.randbelow(len(ports)) if ports else 0
+        family = (await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM))[0][0]
         for port in ports[start:] + ports[:start]:
-            protocol = _Protocol()
+            # Bound here, not by create_datagram_endpoint(local_addr=…): uvloop leaves the
+            # transport of a failed bind open (a ResourceWarning when it is collected).
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
-                transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(_same, protocol), local_addr=(host, port)
-                )
+                sock.bind((host, port))
             except OSError:  # taken (by another call, node or program): try the next one
+                sock.close()
                 continue
+            sock.setblocking(False)
+            protocol = _Protocol()
+            transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(_same, protocol), sock=sock
+            )
             protocol.stream = cls(transport, port)
             return protocol.stream
         raise RtpPortsExhausted(f"no free RTP port in {port_min}-{port_max}")
