@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from kallglot.speech import audio, registry
+from kallglot.speech.asr import Utterance
 from kallglot.speech.errors import UnsupportedLanguageError
 from kallglot.speech.langid import identify_language
 from kallglot.speech.metrics import word_error_rate
@@ -28,6 +29,24 @@ def test_each_language_transcribes_under_its_wer_bound(language: str) -> None:
     hypotheses = [engine.transcribe(clip(language, i), language).text for i in CLIPS]
     references = [reference(language, i) for i in CLIPS]
     assert word_error_rate(references, hypotheses) <= WER_BOUND[language]
+
+
+def test_a_batch_of_utterances_in_several_languages_reads_like_each_alone() -> None:
+    """Callers who stop together are decoded in one batch: each utterance keeps its own
+    language, length bound and text (the shorter ones padded with silence)."""
+    engine = registry.speech_to_text("es")
+    batch = [
+        Utterance(clip("es", 0), "es"),
+        Utterance(clip("en", 3), "en"),
+        Utterance(np.zeros(16_000, dtype=np.int16), "en"),
+        Utterance(clip("pt", 1), "pt"),
+    ]
+    together = engine.transcribe_batch(batch)
+    assert [t.language for t in together] == ["es", "en", "en", "pt"]
+    assert word_error_rate([reference("es", 0)], [together[0].text]) <= WER_BOUND["es"]
+    assert word_error_rate([reference("en", 3)], [together[1].text]) <= WER_BOUND["en"]
+    assert together[2].text == ""
+    assert word_error_rate([reference("pt", 1)], [together[3].text]) <= WER_BOUND["pt"]
 
 
 def test_telephone_band_speech_is_still_recognised() -> None:

@@ -69,6 +69,46 @@ def test_an_engine_error_reaches_the_caller_and_the_lane_goes_on() -> None:
     assert pool.submit(MT, Urgency.WAITED_FOR, lambda: 42).result(timeout=5) == 42
 
 
+def test_jobs_of_one_batch_key_queued_together_run_as_one_batch() -> None:
+    pool, release = _blocked_pool()
+    batches: list[list[str]] = []
+
+    def run(items: list[str]) -> list[str]:
+        batches.append(items)
+        return [item.upper() for item in items]
+
+    finals = [
+        pool.submit_batched(ASR, Urgency.WAITED_FOR, run, f"final {n}", "beam 3") for n in (1, 2, 3)
+    ]
+    partial = pool.submit_batched(ASR, Urgency.SOON, run, "partial", "beam 3")
+    other = pool.submit_batched(ASR, Urgency.WAITED_FOR, run, "greedy final", "beam 1")
+    release.set()
+    assert [f.result(timeout=5) for f in finals] == ["FINAL 1", "FINAL 2", "FINAL 3"]
+    assert (partial.result(timeout=5), other.result(timeout=5)) == ("PARTIAL", "GREEDY FINAL")
+    assert batches == [["final 1", "final 2", "final 3"], ["greedy final"], ["partial"]]
+
+
+def test_a_failing_batch_is_run_again_item_by_item_so_only_the_bad_item_fails() -> None:
+    pool, release = _blocked_pool()
+    calls: list[list[str]] = []
+
+    def run(items: list[str]) -> list[str]:
+        calls.append(items)
+        if "bad" in items:
+            raise ValueError("bad input")
+        return items
+
+    jobs = [
+        pool.submit_batched(ASR, Urgency.WAITED_FOR, run, item, "k") for item in ("a", "bad", "c")
+    ]
+    release.set()
+    assert jobs[0].result(timeout=5) == "a"
+    assert jobs[2].result(timeout=5) == "c"
+    with pytest.raises(ValueError, match="bad input"):
+        jobs[1].result(timeout=5)
+    assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
+
+
 async def test_cancelling_the_awaiting_task_drops_the_queued_job() -> None:
     pool, release = _blocked_pool()
     ran: list[str] = []

@@ -4,20 +4,22 @@ Frames go through a VAD segmenter. While someone speaks, the growing utterance i
 re-decoded for a *partial* (greedy, after waiting finals) at most every ``partial_interval_ms``
 and only when no other partial decode of this stream is running, so the cost is bounded
 (an utterance is cut at ``max_utterance_ms``). When speech ends, the whole utterance is decoded
-once, temperature 0: the *final* is stable and replaces every partial before it.
+once, temperature 0: the *final* is stable and replaces every partial before it. Decodes of
+several streams that queue together run as one batch (see ``executor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kallglot.speech.asr import SpeechToText, Transcript, whisper
-from kallglot.speech.audio import AudioFrame
+from kallglot.speech.asr import SpeechToText, Transcript, Utterance, whisper
+from kallglot.speech.audio import AudioFrame, Int16Array
 from kallglot.speech.errors import UnsupportedLanguageError
-from kallglot.speech.executor import Lane, run_blocking, run_soon
+from kallglot.speech.executor import Lane, Urgency, run_batched, run_blocking
 from kallglot.speech.langid import identify_language
 from kallglot.speech.vad import Segmenter, SegmenterOptions, SpeechSegment, make_vad
 
@@ -126,13 +128,7 @@ class Recognizer:
         self._partial_generation = self._generation
         # Greedy, and after every final waiting in the pool: a partial can wait, a final not.
         self._partial_task = asyncio.create_task(
-            run_soon(
-                Lane.RECOGNITION,
-                self.engine.transcribe,
-                current.samples,
-                self.language,
-                beam_size=1,
-            )
+            self._decode(current.samples, self.language, Urgency.SOON, beam_size=1)
         )
 
     def _collect_partial(self) -> list[RecognitionEvent]:
@@ -152,6 +148,20 @@ class Recognizer:
             RecognitionEvent("partial", result.text, result.language, start, end, result.confidence)
         ]
 
+    async def _decode(
+        self, samples: Int16Array, language: str, urgency: Urgency, *, beam_size: int = 0
+    ) -> Transcript:
+        """Decoded in one batch with the other streams' decodes of this kind queued with it
+        (callers who stop speaking together)."""
+        engine = self.engine
+        return await run_batched(
+            Lane.RECOGNITION,
+            urgency,
+            functools.partial(engine.transcribe_batch, beam_size=beam_size),
+            Utterance(samples, language),
+            batch_key=(id(engine), beam_size),
+        )
+
     async def _final(self, segment: SpeechSegment) -> list[RecognitionEvent]:
         self._generation += 1
         if self._partial_task is not None:
@@ -166,9 +176,7 @@ class Recognizer:
                 return []
             self.language = identified
         language = self.language
-        result = await run_blocking(
-            Lane.RECOGNITION, self.engine.transcribe, segment.samples, language
-        )
+        result = await self._decode(segment.samples, language, Urgency.WAITED_FOR)
         if not result.text:
             return []
         return [
