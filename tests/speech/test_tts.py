@@ -31,6 +31,25 @@ def test_long_text_is_split_into_clauses() -> None:
     assert " ".join(clauses) == text
 
 
+def test_a_long_first_clause_sends_its_first_words_ahead() -> None:
+    clauses = tts.split_clauses("Using the board of blocs can allow students to be more critical.")
+    assert tts.first_words_apart(clauses) == 2
+    assert clauses == ["Using the board of blocs", "can allow students to be more critical."]
+    short = tts.split_clauses("Thank you for calling. How can I help?")
+    assert tts.first_words_apart(short) == 1
+    assert short == ["Thank you for calling.", "How can I help?"]
+
+
+async def test_a_sentence_sent_in_pieces_is_still_understood() -> None:
+    sentence = "They can define their positions in the context of the writings of others."
+    voice = registry.synthesizer("en")
+    pieces = [chunk async for chunk in tts.stream(voice, sentence)]
+    assert len(pieces) == 2
+    assert pieces[0].size < 16_000 * 2.2  # the first words alone, no long pause after them
+    heard = registry.speech_to_text("en").transcribe(np.concatenate(pieces), "en").text
+    assert word_error_rate([sentence], [heard]) <= 0.3
+
+
 async def test_stream_yields_several_chunks_of_16khz_audio() -> None:
     voice = registry.synthesizer("en")
     text = "Thank you for calling. Your flight has been moved to tomorrow morning."

@@ -51,8 +51,9 @@ class SpeechEngines(Protocol):
 
     async def translate(self, text: str, source: str, target: str) -> str: ...
 
-    def synthesize(self, text: str, language: str) -> AsyncIterator[bytes]:
-        """16 kHz 16-bit PCM chunks; the first as early as the engine can."""
+    def synthesize(self, text: str, language: str, *, speed: float = 1.0) -> AsyncIterator[bytes]:
+        """16 kHz 16-bit PCM chunks, ``speed`` times the voice's pace; the first as early
+        as the engine can."""
         ...
 
     def warm_up(self) -> None:

@@ -118,6 +118,11 @@ PROCESS_LEAD_MS = 2_000
 INPUT_GAP_SECONDS = 3.0
 # ... and is filled with this much silence: past the VAD's end of speech (400 ms).
 GAP_FILL_MS = 600
+# When the translation falls behind (the speaker talks on, or the listener still hears an
+# earlier translation), it is spoken this much faster, as interpreters do: otherwise in
+# continuous speech every sentence waits for the one before to finish playing and the
+# delay only grows. Piper read back by Whisper: WER 0.02 at 1.0, 0.04 at 1.35.
+CATCH_UP_SPEED = 1.3
 
 
 class RealTimePace:
@@ -213,6 +218,7 @@ class Direction:
         self._recognition_pace = RealTimePace(PROCESS_LEAD_MS)
         self._last_audio_at: float | None = None
         self._gap_filled = True
+        self._speaking = False
         self._tasks = [
             asyncio.create_task(self._recognise(), name=f"recognise-{speaker}"),
             asyncio.create_task(self._speak(), name=f"speak-{speaker}"),
@@ -305,6 +311,7 @@ class Direction:
     async def _handle(self, events: list[RecognitionEvent]) -> None:
         for recognised in events:
             if isinstance(recognised, SpeechStarted):
+                self._speaking = True
                 await self.call.on_speech_started(self.speaker)
             elif isinstance(recognised, PartialText):
                 await self.call.broadcast(
@@ -320,6 +327,7 @@ class Direction:
                 await self._finalise(recognised)
 
     async def _finalise(self, final: FinalText) -> None:
+        self._speaking = False
         await self.call.broadcast(
             event("speech.stopped", self.call.id, speaker=self.speaker.value, end_ms=final.end_ms)
         )
@@ -343,6 +351,19 @@ class Direction:
                 await self._translate_and_speak(utterance)
             except KallglotError as exc:
                 await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
+            except Exception:
+                # A bug must cost one utterance, not the rest of the call's translation.
+                logger.exception(
+                    "translating utterance %s of %s failed", utterance.id, self.call.id
+                )
+                await self.call.broadcast(
+                    event(
+                        "session.error",
+                        self.call.id,
+                        code="internal_error",
+                        message="This utterance could not be translated; the call goes on.",
+                    )
+                )
 
     async def _translate_and_speak(self, utterance: _Utterance) -> None:
         call, final = self.call, utterance.final
@@ -385,7 +406,9 @@ class Direction:
         first_audio: float | None = None
         if translation and target and call.speaks_to(self.listener):
             player = call.player(self.listener)
-            async for pcm in call.engines.synthesize(translation, target):
+            behind = self._speaking or not self._utterances.empty() or player.is_playing()
+            speed = CATCH_UP_SPEED if behind else 1.0
+            async for pcm in call.engines.synthesize(translation, target, speed=speed):
                 if player.generation != utterance.generation:
                     break
                 player.enqueue(utterance.id, pcm, utterance.generation)

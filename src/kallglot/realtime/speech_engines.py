@@ -77,8 +77,10 @@ class InstalledSpeechEngines:
     async def translate(self, text: str, source: str, target: str) -> str:
         return await speech_service.translate_text(text, source, target)
 
-    async def synthesize(self, text: str, language: str) -> AsyncIterator[bytes]:
-        async for samples in tts.stream(registry.synthesizer(language), text):
+    async def synthesize(
+        self, text: str, language: str, *, speed: float = 1.0
+    ) -> AsyncIterator[bytes]:
+        async for samples in tts.stream(registry.synthesizer(language), text, speed=speed):
             yield samples.astype("<i2").tobytes()
 
     def warm_up(self) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from enum import IntEnum, StrEnum
 from typing import Any, ParamSpec, TypeVar
 
 from kallglot.core.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,6 +64,7 @@ class _Job:
     item: Any = field(compare=False)
     batch_key: Hashable | None = field(compare=False)
     future: Future[Any] = field(compare=False)
+    queued_at: float = field(compare=False, default_factory=time.monotonic)
 
     def joins(self, first: _Job) -> bool:
         return first.batch_key is not None and (self.lane, self.urgency, self.batch_key) == (
@@ -146,8 +151,18 @@ class SpeechPool:
     def _execute(self, batch: list[_Job]) -> None:
         if not batch:
             return
+        started = time.monotonic()
         try:
             results = batch[0].run([job.item for job in batch])
+            # Where the time goes under load (KALLGLOT_LOG_LEVEL=DEBUG).
+            logger.debug(
+                "speech job: lane %s, urgency %d, batch of %d, waited %.3f s, ran %.3f s",
+                batch[0].lane,
+                batch[0].urgency,
+                len(batch),
+                started - batch[0].queued_at,
+                time.monotonic() - started,
+            )
         except BaseException as exc:  # handed to the awaiting callers
             if len(batch) == 1:
                 batch[0].future.set_exception(exc)

@@ -2,10 +2,13 @@
 
 Frames go through a VAD segmenter. While someone speaks, the growing utterance is
 re-decoded for a *partial* (greedy, after waiting finals) at most every ``partial_interval_ms``
-and only when no other partial decode of this stream is running, so the cost is bounded
-(an utterance is cut at ``max_utterance_ms``). When speech ends, the whole utterance is decoded
-once, temperature 0: the *final* is stable and replaces every partial before it. Decodes of
-several streams that queue together run as one batch (see ``executor``).
+of speech, only when no other partial decode of this stream is running and, after a partial,
+not before as long again as it took has passed: on a busy machine partials come less often
+instead of filling the recogniser (an utterance is cut at ``max_utterance_ms``). No partial
+starts while the voice pauses: the final may be a moment away, and would wait for it.
+When speech ends, the whole utterance is decoded once, temperature 0: the *final* is
+stable and replaces every partial before it. Decodes of several streams that queue
+together run as one batch (see ``executor``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,6 +78,8 @@ class Recognizer:
         self._partial_span: tuple[int, int] = (0, 0)
         self._partial_generation = -1
         self._last_partial_ms = 0
+        self._partial_started_at = 0.0
+        self._partials_paused_until = 0.0
         self._generation = 0
 
     @property
@@ -120,10 +126,13 @@ class Recognizer:
             return
         if length - self._last_partial_ms < self.options.partial_interval_ms:
             return
+        if self._segmenter.trailing_silence_ms or time.monotonic() < self._partials_paused_until:
+            return
         current = self._segmenter.current()
         if current is None:
             return
         self._last_partial_ms = length
+        self._partial_started_at = time.monotonic()
         self._partial_span = (current.start_ms, current.end_ms)
         self._partial_generation = self._generation
         # Greedy, and after every final waiting in the pool: a partial can wait, a final not.
@@ -136,6 +145,8 @@ class Recognizer:
         if task is None or not task.done():
             return []
         self._partial_task = None
+        now = time.monotonic()
+        self._partials_paused_until = now + (now - self._partial_started_at)
         if task.cancelled() or task.exception() is not None:
             return []
         if self._partial_generation != self._generation or not self._segmenter.in_speech:

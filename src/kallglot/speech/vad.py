@@ -113,6 +113,11 @@ class Segmenter:
         return self._in_speech
 
     @property
+    def trailing_silence_ms(self) -> int:
+        """Silence since the voice last stopped in the open utterance (0 while voiced)."""
+        return self._silence_ms if self._in_speech else 0
+
+    @property
     def utterance_ms(self) -> int:
         """Length of the open utterance so far (0 outside speech)."""
         return len(self._frames) * FRAME_MS if self._in_speech else 0
