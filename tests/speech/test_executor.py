@@ -109,6 +109,48 @@ def test_a_failing_batch_is_run_again_item_by_item_so_only_the_bad_item_fails() 
     assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
 
 
+def test_a_lane_with_two_slots_runs_two_jobs_at_once_and_halves_a_batch() -> None:
+    pool = SpeechPool(workers=3, slots={ASR: 2})
+    release = threading.Event()
+    first_started = threading.Event()
+    batches: list[list[str]] = []
+
+    def run(items: list[str]) -> list[str]:
+        batches.append(items)
+        time.sleep(0.05)  # both workers pick their half before either is done
+        return items
+
+    def blocked() -> None:
+        first_started.set()
+        release.wait()
+
+    decoding = pool.submit(ASR, Urgency.SOON, blocked)
+    assert first_started.wait(5)
+    alongside = pool.submit(ASR, Urgency.WAITED_FOR, lambda: "final beside the partial")
+    assert alongside.result(timeout=5) == "final beside the partial"
+    release.set()
+    decoding.result(timeout=5)
+
+    # Both workers busy elsewhere while four finals queue; then each takes half of them.
+    two_workers = SpeechPool(workers=2, slots={ASR: 2})
+    release.clear()
+    started = [threading.Event(), threading.Event()]
+
+    def hold(n: int) -> None:
+        started[n].set()
+        release.wait()
+
+    two_workers.submit(MT, Urgency.WAITED_FOR, lambda: hold(0))
+    two_workers.submit(TTS, Urgency.WAITED_FOR, lambda: hold(1))
+    assert all(event.wait(5) for event in started)
+    finals = [
+        two_workers.submit_batched(ASR, Urgency.WAITED_FOR, run, f"f{n}", "k") for n in range(4)
+    ]
+    release.set()
+    assert [f.result(timeout=5) for f in finals] == ["f0", "f1", "f2", "f3"]
+    assert sorted(len(batch) for batch in batches) == [2, 2]
+
+
 async def test_cancelling_the_awaiting_task_drops_the_queued_job() -> None:
     pool, release = _blocked_pool()
     ran: list[str] = []

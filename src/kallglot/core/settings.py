@@ -172,8 +172,9 @@ class Settings(BaseSettings):
     speech_models_dir: Path | None = Field(
         default=None, description="where joined/pulled models live; default var/models"
     )
-    speech_workers: int = Field(default=2, ge=1, description="threads running speech models")
-    speech_asr_threads: int = Field(default=2, ge=1, description="CTranslate2 threads per run")
+    speech_workers: int = Field(default=3, ge=1, description="threads running speech models")
+    speech_asr_threads: int = Field(default=1, ge=1, description="CTranslate2 threads per run")
+    speech_asr_replicas: int = Field(default=2, ge=1, description="Whisper decodes run at once")
     speech_asr_compute_type: str = "int8"
     speech_asr_beam_size: int = Field(default=3, ge=1, description="beam for finals; 1 = greedy")
     speech_max_audio_seconds: float = Field(default=600.0, gt=0)

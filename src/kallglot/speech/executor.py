@@ -1,18 +1,20 @@
 """The bounded pool where speech models run, off the event loop.
 
-Two cores: two worker threads by default (``KALLGLOT_SPEECH_WORKERS``); the native
-engines release the GIL, so threads are enough. Work comes in two urgencies: what a
-listener is waiting for (a final, its translation, the first clause of its speech) runs
-before work that has slack (live partials, later clauses synthesised while earlier ones
-play). Within an urgency, jobs run in arrival order, so one call's long utterance
-cannot starve another call. Each engine is a lane that runs one job at a time, so a
-queue of Whisper decodes never holds both workers while a 3 ms translation waits
-(measured at 4 calls: translations finished up to 700 ms after their final).
+Three worker threads by default (``KALLGLOT_SPEECH_WORKERS``); the native engines
+release the GIL, so threads are enough. Work comes in two urgencies: what a listener is
+waiting for (a final, its translation, the first words of its speech) runs before work
+that has slack (live partials, later clauses synthesised while earlier ones play).
+Within an urgency, jobs run in arrival order, so one call's long utterance cannot starve
+another call. Each engine is a lane with a fixed number of slots (one, but recognition
+has one per Whisper replica, ``KALLGLOT_SPEECH_ASR_REPLICAS``), so a queue of Whisper
+decodes never holds every worker while a 3 ms translation waits (measured at 4 calls:
+translations finished up to 700 ms after their final).
 
 A job may be *batched*: when a worker takes it, the jobs of the same kind queued beside
 it (same lane, urgency and batch key) run with it as one batch. Four callers who stop
 speaking together have their finals decoded in one Whisper run: 1.6 s on this machine
-instead of 3.8 s one after another, with the same text.
+instead of 3.8 s one after another, with the same text. When a lane has two free slots,
+each takes half of the batch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -45,8 +48,8 @@ class Urgency(IntEnum):
 
 
 class Lane(StrEnum):
-    """An engine that runs one job at a time (CTranslate2 runs one Whisper decode at once,
-    Piper has one onnxruntime session, translators are locked): a second job for a busy
+    """An engine that runs one job per slot (a Whisper replica runs one decode at once,
+    Piper has one onnxruntime session, translators are locked): a further job for a busy
     lane waits in the queue, not on a worker, so the other worker stays free."""
 
     RECOGNITION = "recognition"
@@ -81,10 +84,11 @@ def _call(items: list[Callable[[], T]]) -> list[T]:
 class SpeechPool:
     """Worker threads that take the most urgent, then the oldest, job of a free lane."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, slots: dict[Lane, int] | None = None) -> None:
         self._changed = threading.Condition()
         self._queued: list[_Job] = []
-        self._busy: set[Lane] = set()
+        self._slots = slots or {}
+        self._busy: Counter[Lane] = Counter()
         self._order = itertools.count()
         for n in range(workers):
             threading.Thread(target=self._work, name=f"speech-{n}", daemon=True).start()
@@ -123,19 +127,24 @@ class SpeechPool:
     def _next(self) -> list[_Job]:
         with self._changed:
             while True:
-                runnable = [job for job in self._queued if job.lane not in self._busy]
+                runnable = [job for job in self._queued if self._free(job.lane)]
                 if runnable:
                     first = min(runnable)
                     batch = [
                         first,
                         *(job for job in self._queued if job is not first and job.joins(first)),
                     ]
-                    batch = batch[:MAX_BATCH]
+                    # With two free slots on the lane, half the batch each.
+                    share = -(-len(batch) // self._free(first.lane))
+                    batch = batch[: min(MAX_BATCH, share)]
                     for job in batch:
                         self._queued.remove(job)
-                    self._busy.add(first.lane)
+                    self._busy[first.lane] += 1
                     return batch
                 self._changed.wait()
+
+    def _free(self, lane: Lane) -> int:
+        return self._slots.get(lane, 1) - self._busy[lane]
 
     def _work(self) -> None:
         while True:
@@ -145,7 +154,7 @@ class SpeechPool:
                 self._execute([job for job in batch if job.future.set_running_or_notify_cancel()])
             finally:
                 with self._changed:
-                    self._busy.discard(batch[0].lane)
+                    self._busy[batch[0].lane] -= 1
                     self._changed.notify_all()
 
     def _execute(self, batch: list[_Job]) -> None:
@@ -184,7 +193,10 @@ def speech_pool() -> SpeechPool:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = SpeechPool(get_settings().speech_workers)
+            settings = get_settings()
+            _pool = SpeechPool(
+                settings.speech_workers, {Lane.RECOGNITION: settings.speech_asr_replicas}
+            )
         return _pool
 
 
