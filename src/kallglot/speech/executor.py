@@ -94,7 +94,7 @@ class SpeechPool:
             threading.Thread(target=self._work, name=f"speech-{n}", daemon=True).start()
 
     def submit(self, lane: Lane, urgency: Urgency, work: Callable[[], T]) -> Future[T]:
-        return self._submit(lane, urgency, _call, work, None)
+        return self.submit_batched(lane, urgency, _call, work, None)
 
     def submit_batched(
         self,
@@ -102,21 +102,11 @@ class SpeechPool:
         urgency: Urgency,
         run: Callable[[list[A]], Sequence[T]],
         item: A,
-        batch_key: Hashable,
+        batch_key: Hashable | None,
     ) -> Future[T]:
         """``run`` gets this item with those of the other jobs of this key queued beside it,
-        and returns their results in order."""
-        return self._submit(lane, urgency, run, item, batch_key)
-
-    def _submit(
-        self,
-        lane: Lane,
-        urgency: Urgency,
-        run: Callable[[list[Any]], Sequence[Any]],
-        item: Any,
-        batch_key: Hashable | None,
-    ) -> Future[Any]:
-        future: Future[Any] = Future()
+        and returns their results in order (``batch_key`` None: never batched)."""
+        future: Future[T] = Future()
         with self._changed:
             self._queued.append(
                 _Job(urgency, next(self._order), lane, run, item, batch_key, future)

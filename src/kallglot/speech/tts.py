@@ -59,17 +59,10 @@ class Synthesizer(Protocol):
         ...
 
 
-def first_words_apart(clauses: list[str], chars: int = FIRST_WORDS_CHARS) -> int:
-    """Split the first words off a long first clause (in place); how many pieces the
-    first clause is now in."""
-    if not clauses or len(clauses[0]) <= 2 * chars:
-        return 1
-    cut = clauses[0].find(" ", chars)
-    if cut < 0:
-        return 1
-    first = clauses[0]
-    clauses[:1] = [first[:cut], first[cut + 1 :]]
-    return 2
+def first_words_apart(clause: str, chars: int = FIRST_WORDS_CHARS) -> list[str]:
+    """A long clause as its first words and the rest; a short one as it is."""
+    cut = clause.find(" ", chars) if len(clause) > 2 * chars else -1
+    return [clause[:cut], clause[cut + 1 :]] if cut >= 0 else [clause]
 
 
 async def stream(synth: Synthesizer, text: str, *, speed: float = 1.0) -> AsyncIterator[Int16Array]:
@@ -79,8 +72,9 @@ async def stream(synth: Synthesizer, text: str, *, speed: float = 1.0) -> AsyncI
     so they let other calls' waited-for work go first.
     """
     clauses = split_clauses(text.strip()[:MAX_TTS_CHARS])
-    first_clause_pieces = first_words_apart(clauses)
-    for index, clause in enumerate(clauses):
+    first_clause = first_words_apart(clauses[0]) if clauses else []
+    first_clause_pieces = len(first_clause)
+    for index, clause in enumerate([*first_clause, *clauses[1:]]):
         run = run_blocking if index < first_clause_pieces else run_soon
         samples = await run(Lane.SYNTHESIS, synth.synthesize, clause, speed=speed)
         if index < first_clause_pieces - 1:
