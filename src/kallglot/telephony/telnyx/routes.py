@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from telnyx.resources.calls.actions import AsyncActionsResource
 
 from kallglot.core.errors import (
     AuthenticationError,
@@ -136,7 +137,10 @@ async def _command(settings: Settings, call_control_id: str, decision: InboundDe
         timeout=_API_TIMEOUT_S,
         max_retries=0,
     )
-    actions = client.calls.actions
+    # Built directly rather than as client.calls.actions: the SDK imports that resource
+    # lazily on first use, ~1.4 s that would block the event loop (and every live call on
+    # it) during the first webhook; importing it with this module moves that to startup.
+    actions = AsyncActionsResource(client)
     try:
         async with client:
             if decision.action == "stream":
