@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -301,12 +302,31 @@ class Direction:
         try:
             while (frame := await self._frames.get()) is not None:
                 await self._recognition_pace.wait(FRAME_MS)
-                await self._handle(await self.recognizer.feed(frame))
-            await self._handle(await self.recognizer.flush())
-        except KallglotError as exc:
-            await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
+                async with self._fault_costs_one_utterance("recognised"):
+                    await self._handle(await self.recognizer.feed(frame))
+            async with self._fault_costs_one_utterance("recognised"):
+                await self._handle(await self.recognizer.flush())
         finally:
             await self._utterances.put(None)
+
+    @contextlib.asynccontextmanager
+    async def _fault_costs_one_utterance(self, what: str) -> AsyncIterator[None]:
+        """A failing engine or a bug costs the utterance in hand, reported as a
+        ``session.error``; the call and this party's later utterances go on."""
+        try:
+            yield
+        except KallglotError as exc:
+            await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
+        except Exception:
+            logger.exception("an utterance of %s could not be %s", self.call.id, what)
+            await self.call.broadcast(
+                event(
+                    "session.error",
+                    self.call.id,
+                    code="internal_error",
+                    message=f"This utterance could not be {what}; the call goes on.",
+                )
+            )
 
     async def _handle(self, events: list[RecognitionEvent]) -> None:
         for recognised in events:
@@ -347,23 +367,8 @@ class Direction:
 
     async def _speak(self) -> None:
         while (utterance := await self._utterances.get()) is not None:
-            try:
+            async with self._fault_costs_one_utterance("translated"):
                 await self._translate_and_speak(utterance)
-            except KallglotError as exc:
-                await self.call.broadcast(event("session.error", self.call.id, **_error(exc)))
-            except Exception:
-                # A bug must cost one utterance, not the rest of the call's translation.
-                logger.exception(
-                    "translating utterance %s of %s failed", utterance.id, self.call.id
-                )
-                await self.call.broadcast(
-                    event(
-                        "session.error",
-                        self.call.id,
-                        code="internal_error",
-                        message="This utterance could not be translated; the call goes on.",
-                    )
-                )
 
     async def _translate_and_speak(self, utterance: _Utterance) -> None:
         call, final = self.call, utterance.final
