@@ -23,6 +23,7 @@ from kallglot.api.app import create_app
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.settings import load_settings
+from kallglot.crypto.wrapping import LocalKeyWrapper
 from kallglot.db import migrate
 from kallglot.db.engine import build_engine, normalise_url, session_factory
 from kallglot.realtime import service
@@ -116,7 +117,9 @@ async def test_call_writes_during_a_database_outage_land_after_it_in_order_exact
             timedelta(minutes=5),
         )
     engine = build_engine(_url(proxy.port, schema))  # the app's way to the database
-    queue = LocalQueue(tmp_path / "var" / "call-writes.sqlite3")
+    queue = LocalQueue(
+        tmp_path / "var" / "call-writes.sqlite3", LocalKeyWrapper(secrets.token_bytes(32))
+    )
     writes = call_writes(session_factory(engine), queue)
     store = DatabaseCallStore(call.id, organization.id, writes)
     replay = asyncio.create_task(writes.run(interval_s=0.2))

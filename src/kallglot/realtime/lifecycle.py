@@ -24,14 +24,15 @@ from kallglot.speech import registry as speech_registry
 def install(
     app: FastAPI, settings: Settings, sessions: sessionmaker[Session], engines: SpeechEngines
 ) -> None:
+    blobs = EncryptedBlobStore.from_settings(settings)
     app.state.realtime = RealtimeHub(
         sessions,
         engines,
         event_bus(settings),
         Admission(settings.max_concurrent_calls),
         settings.call_idle_timeout,
-        EncryptedBlobStore.from_settings(settings),
-        LocalQueue(settings.effective_call_write_queue),
+        blobs,
+        LocalQueue(settings.effective_call_write_queue, blobs.keyring.wrapper),
     )
 
 

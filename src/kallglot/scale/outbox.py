@@ -9,8 +9,10 @@ writes queue behind them, and a write and a replay of the same call never overla
 
 Exactly once: every payload carries the ids it will insert, and every applier skips
 rows that already exist, so an entry replayed after a crash between "landed" and
-"removed from the file" lands once. The file holds transcript text in clear until it
-lands; it is created ``0600`` and SQLite's ``secure_delete`` overwrites removed rows.
+"removed from the file" lands once. Payloads (transcript text among them) are sealed
+with AES-256-GCM under the file's own data key, which is stored wrapped by the master key
+(the database, where the organizations' keys live, may be the thing that is down); the
+file is created ``0600`` and SQLite's ``secure_delete`` overwrites removed rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +33,8 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from kallglot.core.threads import run_to_completion
+from kallglot.crypto.envelope import context_bytes, open_envelope, parse, seal
+from kallglot.crypto.wrapping import KeyWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 
 Payload = dict[str, Any]
 Applier = Callable[[Payload], None]
+
+_QUEUE_KEY_CONTEXT = context_bytes("kallglot call-write queue key", "v1")
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ class Entry:
 class LocalQueue:
     """An append-only SQLite file of pending writes; safe to use from several threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wrapper: KeyWrapper) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
@@ -72,6 +79,29 @@ class LocalQueue:
                 " sequence INTEGER PRIMARY KEY, call_id TEXT NOT NULL, kind TEXT NOT NULL,"
                 " payload TEXT NOT NULL, error TEXT NOT NULL)"
             )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS queue_key ("
+                " id INTEGER PRIMARY KEY CHECK (id = 1),"
+                " master_key_id TEXT NOT NULL, wrapped BLOB NOT NULL)"
+            )
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT master_key_id, wrapped FROM queue_key").fetchone()
+            if row is None:
+                self._key = secrets.token_bytes(32)
+                wrapped = wrapper.wrap(self._key, context=_QUEUE_KEY_CONTEXT)
+                db.execute(
+                    "INSERT INTO queue_key (id, master_key_id, wrapped) VALUES (1, ?, ?)",
+                    (wrapped.master_key_id, wrapped.wrapped),
+                )
+            else:
+                self._key = wrapper.unwrap(row[1], master_key_id=row[0], context=_QUEUE_KEY_CONTEXT)
+                if row[0] != wrapper.current_key_id:  # rewrapped after a master key rotation
+                    wrapped = wrapper.wrap(self._key, context=_QUEUE_KEY_CONTEXT)
+                    db.execute(
+                        "UPDATE queue_key SET master_key_id = ?, wrapped = ?",
+                        (wrapped.master_key_id, wrapped.wrapped),
+                    )
+            db.execute("COMMIT")
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -84,11 +114,23 @@ class LocalQueue:
             finally:
                 db.close()
 
+    def _seal(self, call_id: str, kind: str, payload: Payload) -> bytes:
+        context = context_bytes("call-write", call_id, kind)
+        return seal(self._key, "call-write-queue", json.dumps(payload), context)
+
+    def _entry(self, row: tuple[int, str, str, bytes | str]) -> Entry:
+        sequence, call_id, kind, stored = row
+        if isinstance(stored, str):  # queued in clear by a version before sealing
+            return Entry(sequence, call_id, kind, json.loads(stored))
+        context = context_bytes("call-write", call_id, kind)
+        payload = open_envelope(self._key, parse(stored), context)
+        return Entry(sequence, call_id, kind, json.loads(payload))
+
     def append(self, call_id: str, kind: str, payload: Payload) -> None:
         with self._connection() as db:
             db.execute(
                 "INSERT INTO entries (call_id, kind, payload) VALUES (?, ?, ?)",
-                (call_id, kind, json.dumps(payload)),
+                (call_id, kind, self._seal(call_id, kind, payload)),
             )
 
     def oldest(self, limit: int = 100) -> list[Entry]:
@@ -97,7 +139,7 @@ class LocalQueue:
                 "SELECT sequence, call_id, kind, payload FROM entries ORDER BY sequence LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [Entry(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        return [self._entry(row) for row in rows]
 
     def remove(self, sequence: int) -> None:
         with self._connection() as db:
@@ -110,7 +152,13 @@ class LocalQueue:
             db.execute(
                 "INSERT INTO refused (sequence, call_id, kind, payload, error)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (entry.sequence, entry.call_id, entry.kind, json.dumps(entry.payload), error),
+                (
+                    entry.sequence,
+                    entry.call_id,
+                    entry.kind,
+                    self._seal(entry.call_id, entry.kind, entry.payload),
+                    error,
+                ),
             )
             db.execute("DELETE FROM entries WHERE sequence = ?", (entry.sequence,))
             db.execute("COMMIT")
@@ -120,7 +168,7 @@ class LocalQueue:
             rows = db.execute(
                 "SELECT sequence, call_id, kind, payload FROM refused ORDER BY sequence"
             ).fetchall()
-        return [Entry(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        return [self._entry(row) for row in rows]
 
     def has_pending(self, call_id: str) -> bool:
         with self._connection() as db:
