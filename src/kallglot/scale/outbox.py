@@ -48,6 +48,11 @@ Applier = Callable[[Payload], None]
 _QUEUE_KEY_CONTEXT = context_bytes("kallglot call-write queue key", "v1")
 
 
+def _payload_context(call_id: str, kind: str) -> bytes:
+    """What a sealed payload is bound to: moved to another call or kind, it fails to open."""
+    return context_bytes("call-write", call_id, kind)
+
+
 @dataclass(frozen=True)
 class Entry:
     sequence: int
@@ -115,15 +120,14 @@ class LocalQueue:
                 db.close()
 
     def _seal(self, call_id: str, kind: str, payload: Payload) -> bytes:
-        context = context_bytes("call-write", call_id, kind)
+        context = _payload_context(call_id, kind)
         return seal(self._key, "call-write-queue", json.dumps(payload), context)
 
     def _entry(self, row: tuple[int, str, str, bytes | str]) -> Entry:
         sequence, call_id, kind, stored = row
         if isinstance(stored, str):  # queued in clear by a version before sealing
             return Entry(sequence, call_id, kind, json.loads(stored))
-        context = context_bytes("call-write", call_id, kind)
-        payload = open_envelope(self._key, parse(stored), context)
+        payload = open_envelope(self._key, parse(stored), _payload_context(call_id, kind))
         return Entry(sequence, call_id, kind, json.loads(payload))
 
     def append(self, call_id: str, kind: str, payload: Payload) -> None:
