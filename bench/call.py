@@ -34,7 +34,7 @@ from kallglot.speech.audio import decode_file, resample
 from kallglot.speech.metrics import word_error_rate
 
 ROOT = Path(__file__).resolve().parents[1]
-FLEURS = Path(os.environ.get("KALLGLOT_FLEURS_DIR", ROOT.parent / "shared/data/speech/fleurs"))
+FLEURS = Path(os.environ.get("KALLGLOT_FLEURS_DIR", ROOT / "tests/data/speech/fleurs"))
 FRAME_MS = 20
 TAIL_SILENCE_MS = 1500
 

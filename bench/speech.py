@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FLEURS = ROOT.parent / "shared" / "data" / "speech" / "fleurs"
+FLEURS = ROOT / "tests" / "data" / "speech" / "fleurs"
 LANGUAGES = ("de", "en", "es", "fr", "pt")
 TARGETS = {"clean": None, "telephone": None}
 UTTERANCE_S = 3.0

@@ -25,8 +25,8 @@ from kallglot.db.registry import metadata
 # Identity factories (organizations, users with roles, API keys, signed-in clients).
 pytest_plugins = ["tests.factories"]
 
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
-FLEURS_DIR = SHARED_DIR / "data" / "speech" / "fleurs"
+# Real recorded speech (FLEURS, CC BY 4.0), shipped with the repository: see its LICENSE.md.
+FLEURS_DIR = Path(__file__).resolve().parent / "data" / "speech" / "fleurs"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("KALLGLOT_TEST_DATABASE_URL") else [])
 

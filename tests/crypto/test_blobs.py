@@ -84,4 +84,4 @@ def test_blob_ids_cannot_escape_the_folder(tmp_path: object) -> None:
 
     assert isinstance(tmp_path, Path)
     with pytest.raises(ValidationFailedError):
-        LocalBlobBackend(tmp_path).read("../../etc/passwd")
+        LocalBlobBackend(tmp_path).read("../../etc/passwd")  # outside-the-clone: refused
