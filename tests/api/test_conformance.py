@@ -1,0 +1,74 @@
+"""A client written from the public Kallglot API documentation only drives this server.
+
+Everything the client sends and checks here is named as the public reference names it
+(``/work/shared/reference/kallglot-public-api.md``): field names, scope names, error codes,
+headers, the webhook signature. Nothing is imported from ``kallglot`` for the client side;
+the server side is set up through the test factories (an organization and a key with the
+documented scopes), as a customer would get them from the Developer Portal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kallglot.accounts.permissions import Permission
+from tests.factories import Identity
+
+# The scopes the public documentation lists for an API key.
+DOCUMENTED_SCOPES = (
+    "sessions:read",
+    "sessions:write",
+    "recordings:read",
+    "analysis:read",
+    "analysis:write",
+)
+
+
+class DocumentedClient:
+    """Speaks only what developer.kallglot.com documents."""
+
+    def __init__(self, http: TestClient, api_key: str) -> None:
+        self.http = http
+        self.api_key = api_key
+
+    def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        found = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        if idempotency_key is not None:
+            found["Idempotency-Key"] = idempotency_key
+        return found
+
+    def create_session(self, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
+        return self.http.post("/v1/sessions", json=body, headers=self.headers(idempotency_key))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.http.get(path, params=params, headers=self.headers())
+
+    def post(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+        return self.http.post(path, json=body, headers=self.headers(key))
+
+
+@pytest.fixture
+def documented(identity: Identity) -> DocumentedClient:
+    organization = identity.organization()
+    key = identity.api_key(organization, [Permission(scope) for scope in DOCUMENTED_SCOPES])
+    return DocumentedClient(identity.client(), key.secret)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    error: dict[str, Any] = body["error"]
+    assert {"type", "code", "message"} <= error.keys()
+    return error
+
+
+def test_unsupported_language_pair_is_refused_with_the_documented_code(
+    documented: DocumentedClient,
+) -> None:
+    response = documented.create_session(
+        {"mode": "bidirectional_translation", "source_language": "ja", "target_language": "fr"}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "unsupported_language_pair"
