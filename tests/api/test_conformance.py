@@ -72,3 +72,44 @@ def test_unsupported_language_pair_is_refused_with_the_documented_code(
     )
     assert response.status_code == 400
     assert error_of(response)["code"] == "unsupported_language_pair"
+
+
+CREATE = {"mode": "bidirectional_translation", "source_language": "es", "target_language": "en"}
+
+
+def test_idempotency_key_replays_and_refuses_another_body(documented: DocumentedClient) -> None:
+    first = documented.create_session(CREATE, idempotency_key="create-1")
+    again = documented.create_session(CREATE, idempotency_key="create-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    other = documented.create_session(
+        {**CREATE, "target_language": "de"}, idempotency_key="create-1"
+    )
+    assert other.status_code == 400
+    error = error_of(other)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "idempotency_mismatch")
+
+
+def test_idempotency_keys_belong_to_the_organization(identity: Identity) -> None:
+    organization = identity.organization()
+    scopes = [Permission(scope) for scope in DOCUMENTED_SCOPES]
+    one, two = (
+        DocumentedClient(identity.client(), identity.api_key(organization, scopes).secret)
+        for _ in range(2)
+    )
+    first = one.create_session(CREATE, idempotency_key="shared-key")
+    second = two.create_session(CREATE, idempotency_key="shared-key")
+    assert second.json()["id"] == first.json()["id"]
+
+
+def test_recordings_list_is_the_documented_list(documented: DocumentedClient) -> None:
+    session_id = documented.create_session(CREATE).json()["id"]
+    path = f"/v1/sessions/{session_id}/recordings"
+    for params in ({}, {"limit": 10, "ending_before": "rec_0"}, {"starting_after": "rec_z"}):
+        listed = documented.get(path, **params)
+        assert listed.status_code == 200, listed.text
+        body = listed.json()
+        assert body["object"] == "list"
+        assert body["data"] == []
+        assert body["has_more"] is False
+        assert body["url"] == path
