@@ -113,3 +113,55 @@ def test_recordings_list_is_the_documented_list(documented: DocumentedClient) ->
         assert body["data"] == []
         assert body["has_more"] is False
         assert body["url"] == path
+
+
+def test_documented_create_fields_are_accepted(documented: DocumentedClient) -> None:
+    body = {
+        **CREATE,
+        "routing": {
+            "type": "sip",
+            "direction": "inbound",
+            "sip": {
+                "from_uri": "sip:alice@example.com",
+                "headers": {"X-Customer-Id": "c-77", "X-Queue": "billing"},
+            },
+        },
+        "audio": {"encoding": "mulaw", "sample_rate": 8000, "channels": 1},
+        "voice": "alloy",
+        "recording": {"enabled": True},
+        "metadata": {"external_call_id": "call_abc123", "attempt": 2, "vip": True, "tags": ["a"]},
+    }
+    created = documented.create_session(body)
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert session["object"] == "session"
+    assert session["metadata"] == body["metadata"]
+    assert session["provider"] == "sip"
+    fetched = documented.get(f"/v1/sessions/{session['id']}").json()
+    assert fetched["metadata"] == body["metadata"]
+
+
+def test_null_metadata_is_no_metadata(documented: DocumentedClient) -> None:
+    created = documented.create_session({**CREATE, "metadata": None})
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"] == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"routing": {"type": "sip", "sip": {"from_uri": "sip:a@b", "to": "x"}}}, "routing.sip.to"),
+        ({"routing": {"type": "sip", "sip": {"headers": {"Via": "x"}}}}, "routing.sip.headers"),
+        ({"routing": {"type": "sip", "sip": {"from_uri": "mailto:a@b"}}}, "routing.sip.from_uri"),
+        ({"routing": {"phone_number": "+14155551234", "sip": {}}}, "routing"),
+        ({"audio": {"encoding": "opus"}}, "audio.encoding"),
+        ({"metadata": {"big": "x" * 501}}, "metadata"),
+    ],
+)
+def test_unknown_or_invalid_create_fields_are_refused(
+    documented: DocumentedClient, extra: dict[str, Any], param: str
+) -> None:
+    response = documented.create_session({**CREATE, **extra})
+    assert response.status_code == 422, response.text
+    assert error_of(response)["param"] == param
