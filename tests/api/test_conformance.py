@@ -9,13 +9,22 @@ documented scopes), as a customer would get them from the Developer Portal.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import websockets
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from kallglot.accounts.permissions import Permission
+from tests.conftest import sqlite_only
 from tests.factories import Identity
+from tests.realtime.conftest import mulaw_clip, serving
 
 # The scopes the public documentation lists for an API key.
 DOCUMENTED_SCOPES = (
@@ -165,3 +174,80 @@ def test_unknown_or_invalid_create_fields_are_refused(
     response = documented.create_session({**CREATE, **extra})
     assert response.status_code == 422, response.text
     assert error_of(response)["param"] == param
+
+
+async def speak_as_the_customer(stream_url: str, token: str, mulaw: bytes) -> list[dict[str, Any]]:
+    """The documented WebSocket flow: connect, ``audio.input`` as ``customer``, wait for the
+    final transcript, ``session.end``; returns every event received."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(f"{stream_url}?token={token}") as ws:
+
+        async def until(kind: str, **match: Any) -> None:
+            while True:
+                event = json.loads(await asyncio.wait_for(ws.recv(), timeout=240))
+                events.append(event)
+                if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
+                    return
+
+        await until("session.ready")
+        chunk = 1600  # 200 ms of mu-law 8 kHz, as the docs advise
+        for sequence, offset in enumerate(range(0, len(mulaw), chunk)):
+            message = {
+                "type": "audio.input",
+                "sequence": sequence,
+                "timestamp_ms": sequence * 200,
+                "speaker": "customer",
+                "audio": {
+                    "encoding": "mulaw",
+                    "sample_rate_hz": 8000,
+                    "payload": base64.b64encode(mulaw[offset : offset + chunk]).decode(),
+                },
+            }
+            await ws.send(json.dumps(message))
+            await asyncio.sleep(0.05)
+        await until("transcript.final", speaker="customer")
+        await ws.send(json.dumps({"type": "session.end"}))
+        await until("session.ended")
+    return events
+
+
+@sqlite_only
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_the_customer_is_labelled_customer_and_transcripts_come_in_every_format(
+    app: FastAPI, documented: DocumentedClient
+) -> None:
+    created = documented.create_session(CREATE).json()
+    mulaw, _ = mulaw_clip("es", 2)
+    with serving(app) as server:
+        path = urlsplit(created["stream"]["url"]).path
+        stream_url = server.ws_url + path
+        events = await speak_as_the_customer(stream_url, created["stream"]["token"], mulaw)
+    speakers = {event["speaker"] for event in events if "speaker" in event}
+    assert speakers == {"customer"}, speakers
+    final = next(event for event in events if event["type"] == "transcript.final")
+    assert final["text"] and final["translation"]["text"]
+
+    transcript_path = f"/v1/sessions/{created['id']}/transcript"
+    transcript = documented.get(transcript_path)
+    assert transcript.status_code == 200, transcript.text
+    turns = transcript.json()["turns"]
+    assert turns and {turn["speaker"] for turn in turns} == {"customer"}
+    assert all(turn["translation"]["language"] == "en" for turn in turns)
+    plain = documented.get(transcript_path, include_translations="false").json()["turns"]
+    assert all(turn["translation"] is None for turn in plain)
+
+    text = documented.get(transcript_path, format="text")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert f"customer: {' '.join(turns[0]['text'].split())}" in text.text
+    assert "customer (en): " in text.text
+
+    srt = documented.get(transcript_path, format="srt")
+    cue = r"1\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\ncustomer: "
+    assert re.match(cue, srt.text), srt.text
+
+    vtt = documented.get(transcript_path, format="vtt", include_translations="false")
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n\n")
+    assert re.search(r"\d{2}:\d{2}:\d{2}\.\d{3} --> .*\n<v customer>", vtt.text)
+    assert vtt.text.count("<v customer>") == len(turns)  # no translation lines
