@@ -10,8 +10,8 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.orm import Session
 
-from kallglot.core.errors import ConfigurationError, KallglotError
-from kallglot.core.settings import Settings, load_settings
+from kallglot.cli.common import cli_transaction, reported_errors, settings_or_exit
+from kallglot.core.settings import Settings
 
 billing_app = typer.Typer(help="Usage metering, Stripe, credit and invoices.", no_args_is_help=True)
 
@@ -23,25 +23,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(billing_app, name="billing")
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        typer.echo(f"kallglot: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def _in_transaction(settings: Settings, work: Callable[[Session], T]) -> T:
-    from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import database_transaction
-
-    install_keyring(Keyring.from_settings(settings))
-    try:
-        with database_transaction(settings.effective_database_url) as db:
-            return work(db)
-    except KallglotError as exc:
-        typer.echo(f"kallglot: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    with cli_transaction(settings) as db:
+        return work(db)
 
 
 @billing_app.command("meter")
@@ -58,7 +42,7 @@ def meter(
     def work(db: Session) -> tuple[int, int]:
         return meter_ended_sessions(db), meter_numbers(db, rented)
 
-    sessions, numbers = _in_transaction(_settings(), work)
+    sessions, numbers = _in_transaction(settings_or_exit(), work)
     typer.echo(f"{sessions} session usage records, {numbers} number-day records")
 
 
@@ -67,8 +51,10 @@ def report() -> None:
     """Send unreported usage of subscribed organizations to Stripe as meter events (once)."""
     from kallglot.billing.stripe_gateway import StripeGateway
 
-    settings = _settings()
-    sent = _in_transaction(settings, StripeGateway.from_settings(settings).report_usage)
+    settings = settings_or_exit()
+    with reported_errors():
+        gateway = StripeGateway.from_settings(settings)
+    sent = _in_transaction(settings, gateway.report_usage)
     typer.echo(f"{sent} meter events sent")
 
 
@@ -82,7 +68,8 @@ def credit(
     from kallglot.billing.metering import add_credit
 
     booked = _in_transaction(
-        _settings(), lambda db: add_credit(db, organization_id, minutes * 60, f"grant:{reference}")
+        settings_or_exit(),
+        lambda db: add_credit(db, organization_id, minutes * 60, f"grant:{reference}"),
     )
     typer.echo("credit booked" if booked else "already booked (same reference)")
 
@@ -97,7 +84,7 @@ def invoice(
     """Issue an enterprise invoice for the period and write its PDF."""
     from kallglot.billing.invoices import issue_invoice, render_pdf
 
-    settings = _settings()
+    settings = settings_or_exit()
     period = [
         datetime.combine(date.fromisoformat(d), datetime.min.time(), UTC) for d in (start, end)
     ]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from kallglot.cli.common import settings_or_exit
 from kallglot.core.settings import Settings
 from kallglot.db.engine import database_transaction
 
@@ -19,12 +20,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(mail_app, name="mail")
 
 
-def _settings() -> Settings:
-    from kallglot.cli.main import settings_or_exit
-
-    return settings_or_exit()
-
-
 @audit_app.command("verify")
 def audit_verify(
     organization: Annotated[
@@ -34,7 +29,7 @@ def audit_verify(
     """Recompute the hash chains; exit 1 naming the first broken record of each bad chain."""
     from kallglot import audit
 
-    with database_transaction(_settings().effective_database_url) as session:
+    with database_transaction(settings_or_exit().effective_database_url) as session:
         reports = audit.verify(session, organization)
     broken = False
     for report in reports:
@@ -56,7 +51,7 @@ def mail_outbox(
     """Show the mail that was kept in the outbox (no SMTP configured, or SMTP refused it)."""
     from kallglot.mail.models import OutboxMessage
 
-    with database_transaction(_settings().effective_database_url) as session:
+    with database_transaction(settings_or_exit().effective_database_url) as session:
         messages = session.scalars(
             select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
         ).all()

@@ -7,22 +7,14 @@ from typing import Annotated
 
 import typer
 
-from kallglot.core.errors import ConfigurationError, KallglotError
-from kallglot.core.settings import Settings, load_settings
+from kallglot.cli.common import cli_transaction, settings_or_exit
+from kallglot.core.errors import KallglotError
 
 numbers_app = typer.Typer(help="Phone numbers, KYC bundles and routing.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(numbers_app, name="numbers")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        typer.echo(f"kallglot: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @numbers_app.command("requirements")
@@ -59,51 +51,47 @@ def register_sip(
 ) -> None:
     """Register a number the customer brings over their own SIP trunk."""
     from kallglot import audit
+    from kallglot.accounts.models import Organization
     from kallglot.core.clock import utcnow
-    from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import database_transaction
+    from kallglot.core.errors import NotFoundError
     from kallglot.telephony.carriers.sip_trunk import SipTrunkCarrier
     from kallglot.telephony.numbers import service
 
-    settings = _settings()
-    install_keyring(Keyring.from_settings(settings))
-    try:
-        with database_transaction(settings.effective_database_url) as session:
-            number = service.order(
-                session,
-                organization_id,
-                SipTrunkCarrier(),
-                e164=e164,
-                country=country,
-                number_type=number_type,
-                bundle_id=None,
-                voice_url="",
-                monthly_price_cents=0,
-                currency="EUR",
-                now=utcnow(),
-            )
-            audit.record(
-                session,
-                audit.SystemActor(organization_id=organization_id),
-                "number.provisioned",
-                target=("phone_number", number.id),
-                changes={"carrier": "sip_trunk", "country": number.country},
-            )
-            typer.echo(number.id)
-    except KallglotError as exc:
-        typer.echo(f"kallglot: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    with cli_transaction(settings_or_exit()) as session:
+        if session.get(Organization, organization_id) is None:
+            raise NotFoundError(f"no organization {organization_id}")
+        number = service.order(
+            session,
+            organization_id,
+            SipTrunkCarrier(),
+            e164=e164,
+            country=country,
+            number_type=number_type,
+            bundle_id=None,
+            voice_url="",
+            monthly_price_cents=0,
+            currency="EUR",
+            now=utcnow(),
+        )
+        audit.record(
+            session,
+            audit.SystemActor(organization_id=organization_id),
+            "number.provisioned",
+            target=("phone_number", number.id),
+            changes={"carrier": "sip_trunk", "country": number.country},
+        )
+        number_id = number.id
+    typer.echo(number_id)
 
 
 @numbers_app.command("expire-bundles")
 def expire_bundles() -> None:
     """Move approved KYC bundles past their expiry date to ``expired``."""
     from kallglot.core.clock import utcnow
-    from kallglot.db.engine import database_transaction
     from kallglot.telephony.kyc.service import expire_due
 
-    settings = _settings()
-    with database_transaction(settings.effective_database_url) as session:
+    settings = settings_or_exit()
+    with cli_transaction(settings) as session:
         expired = expire_due(session, utcnow(), settings.kyc_retention_years)
     typer.echo(f"expired {len(expired)} bundles")
 
@@ -113,15 +101,12 @@ def refresh_bundles() -> None:
     """Ask the carriers for their decision on every bundle pending review."""
     from kallglot import audit
     from kallglot.core.clock import utcnow
-    from kallglot.crypto.keyring import Keyring, install_keyring
-    from kallglot.db.engine import database_transaction
     from kallglot.telephony.carriers import carrier_from_settings
     from kallglot.telephony.kyc import service
 
-    settings = _settings()
-    install_keyring(Keyring.from_settings(settings))
+    settings = settings_or_exit()
     decided = 0
-    with database_transaction(settings.effective_database_url) as session:
+    with cli_transaction(settings) as session:
         for bundle in service.pending(session):
             try:
                 carrier = carrier_from_settings(settings, bundle.carrier)

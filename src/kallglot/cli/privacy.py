@@ -4,18 +4,12 @@ the purge job and the sub-processor list."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from kallglot.crypto.keyring import Keyring
-
-from kallglot.core.errors import ConfigurationError, KallglotError
-from kallglot.core.settings import Settings, load_settings
+from kallglot.cli.common import installed_keyring, reported_errors, settings_or_exit
 
 keys_app = typer.Typer(help="Encryption keys (envelope encryption at rest).", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of personal data.", no_args_is_help=True)
@@ -33,14 +27,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        typer.echo(f"kallglot: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 @keys_app.command("rotate")
 def keys_rotate(
     batch_size: Annotated[int, typer.Option(min=1, help="Data keys per transaction.")] = 500,
@@ -53,7 +39,7 @@ def keys_rotate(
     from kallglot.crypto.keyring import Keyring
     from kallglot.db.engine import database_sessions, transaction
 
-    settings = _settings()
+    settings = settings_or_exit()
     keyring = Keyring.from_settings(settings)
     total = 0
     with database_sessions(settings.effective_database_url) as sessions:
@@ -76,7 +62,7 @@ def keys_status() -> None:
     from kallglot.crypto.keyring import Keyring
     from kallglot.db.engine import database_transaction
 
-    settings = _settings()
+    settings = settings_or_exit()
     keyring = Keyring.from_settings(settings)
     with database_transaction(settings.effective_database_url) as session:
         usage = keyring.master_key_usage(session)
@@ -95,7 +81,7 @@ def retention_run(
     from kallglot.privacy.purgers import load_purgers
     from kallglot.privacy.retention import run_purge
 
-    settings = _settings()
+    settings = settings_or_exit()
     load_purgers()
     with database_sessions(settings.effective_database_url) as sessions:
         report = run_purge(sessions, batch_size=batch_size)
@@ -143,7 +129,7 @@ def subprocessor_add(
     from kallglot.db.engine import database_transaction
     from kallglot.privacy.subprocessors import add_subprocessor
 
-    settings = _settings()
+    settings = settings_or_exit()
     with database_transaction(settings.effective_database_url) as session:
         entry, notified = add_subprocessor(
             session,
@@ -161,24 +147,6 @@ def _progress(message: str) -> None:
     typer.echo(message, err=True)
 
 
-@contextmanager
-def _reported_errors() -> Iterator[None]:
-    """A refused backup or restore prints its reason and exits 1 (nothing was changed)."""
-    try:
-        yield
-    except KallglotError as exc:
-        typer.echo(f"kallglot: {exc.message} ({exc.code})", err=True)
-        raise typer.Exit(1) from None
-
-
-def _installed_keyring(settings: Settings) -> Keyring:
-    from kallglot.crypto.keyring import Keyring, install_keyring
-
-    keyring = Keyring.from_settings(settings)
-    install_keyring(keyring)
-    return keyring
-
-
 @backup_app.command("create")
 def backup_create(
     output: Annotated[
@@ -188,10 +156,10 @@ def backup_create(
     """Write an encrypted archive of the database and the blob store (online, consistent)."""
     from kallglot.privacy.backup import create_backup
 
-    settings = _settings()
-    with _reported_errors():
+    settings = settings_or_exit()
+    with reported_errors(with_code=True):
         path, manifest = create_backup(
-            settings, _installed_keyring(settings), output=output, progress=_progress
+            settings, installed_keyring(settings), output=output, progress=_progress
         )
     rows = sum(table["rows"] for table in manifest.tables.values())
     typer.echo(
@@ -205,9 +173,9 @@ def backup_verify(path: Annotated[Path, typer.Argument(help="The archive to chec
     """Decrypt and check a whole archive (key, integrity, counts, checksums) without restoring."""
     from kallglot.privacy.backup import verify_backup
 
-    settings = _settings()
-    with _reported_errors():
-        manifest = verify_backup(path, _installed_keyring(settings))
+    settings = settings_or_exit()
+    with reported_errors(with_code=True):
+        manifest = verify_backup(path, installed_keyring(settings))
     rows = sum(table["rows"] for table in manifest.tables.values())
     typer.echo(
         f"backup {manifest.backup_id} of {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC is intact: "
@@ -228,10 +196,10 @@ def backup_restore(
     """
     from kallglot.privacy.restore import restore_backup
 
-    settings = _settings()
-    with _reported_errors():
+    settings = settings_or_exit()
+    with reported_errors(with_code=True):
         report = restore_backup(
-            settings, _installed_keyring(settings), path, overwrite=yes, progress=_progress
+            settings, installed_keyring(settings), path, overwrite=yes, progress=_progress
         )
     typer.echo(
         f"restored backup {report.manifest.backup_id}: {report.rows} rows, {report.blobs} blobs; "
@@ -244,7 +212,7 @@ def backup_list() -> None:
     """The archives in the backup folder, oldest first."""
     from kallglot.privacy.backup import list_backups
 
-    for backup in list_backups(_settings()):
+    for backup in list_backups(settings_or_exit()):
         typer.echo(
             f"{backup.created_at:%Y-%m-%dT%H:%M:%SZ}  {backup.backup_id}  "
             f"{backup.size} bytes  {backup.path}"
@@ -261,7 +229,7 @@ def backup_prune(
     """Delete archives older than the backup retention period (35 days by default)."""
     from kallglot.privacy.backup import prune_backups
 
-    removed = prune_backups(_settings(), days=days)
+    removed = prune_backups(settings_or_exit(), days=days)
     for backup in removed:
         typer.echo(f"deleted {backup.path}")
     typer.echo(f"{len(removed)} backups deleted")
