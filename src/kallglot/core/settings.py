@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
-    max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="largest request body; uploads (KYC documents) have their own limit",
+    )
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
     # Identity (kallglot.accounts): password hashing, sessions, throttling, mail.
