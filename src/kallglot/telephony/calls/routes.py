@@ -23,6 +23,7 @@ from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError
+from kallglot.core.instants import Instant, check_window
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.db.engine import transaction
 from kallglot.realtime import service as sessions
@@ -106,9 +107,10 @@ def call_filters(
         str | None,
         Query(max_length=32, pattern=r"^[+0-9 ()./-]+$", description="either party's number"),
     ] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> service.CallFilters:
+    check_window(since, until)
     return service.CallFilters(
         direction, outcome, agent_id, queue_id, number_id, session_id, phone, since, until
     )
