@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ def install(
         settings.call_idle_timeout,
         blobs,
         LocalQueue(settings.effective_call_write_queue, blobs.keyring.wrapper),
+        timedelta(seconds=settings.call_abandon_seconds),
     )
 
 
