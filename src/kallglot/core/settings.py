@@ -166,6 +166,11 @@ class Settings(BaseSettings):
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     call_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    call_abandon_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a live call with no leg connected this long ends (reason abandoned)",
+    )
     max_concurrent_calls: int = Field(
         default_factory=lambda: 2 * (os.cpu_count() or 1),
         gt=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +35,7 @@ def install(
         settings.call_idle_timeout,
         blobs,
         LocalQueue(settings.effective_call_write_queue, blobs.keyring.wrapper),
+        timedelta(seconds=settings.call_abandon_seconds),
     )
 
 
