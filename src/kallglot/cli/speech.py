@@ -82,7 +82,8 @@ def _print_voices() -> None:
             notes = ", fallback" if row.fallback else ""
             notes += ", PICKED" if row == picked else ""
             typer.echo(
-                f"  {row.language:<5}{row.engine:<11}{row.voice:<18}{_fmt(row.wer_telephone):>7}"
+                f"  {row.language:<5}{row.engine:<11}{row.voice:<18}"
+                f"{_fmt(row.wer_telephone, '{:.3f}'):>7}"
                 f"{caps.WER_BOUND.get(language, 0.15):>7.2f}"
                 f"{_fmt(row.first_audio_ms, '{:.0f}'):>9}{_fmt(row.rtf):>6}  {ok}{notes}"
             )

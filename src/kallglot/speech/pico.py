@@ -7,6 +7,7 @@ write to a pipe), so each clause goes through a private temporary folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ PICO_LANG_DIR = Path("/usr/share/pico/lang")
 PICO_TIMEOUT_S = 30.0
 # Pico's voices: one per language (there is no Portuguese).
 VOICES = {"de": "de-DE", "en": "en-US", "es": "es-ES", "fr": "fr-FR", "it": "it-IT"}
+_TAG = re.compile(r"<[^>]*>")
 _MARKUP = str.maketrans({"<": " ", ">": " ", "&": " "})
 
 
@@ -49,8 +51,8 @@ class PicoSynthesizer:
         self._binary = binary
 
     def synthesize(self, text: str, *, speed: float = 1.0) -> Int16Array:
-        # Pico reads its own markup in the text: angle brackets are never passed through.
-        clean = " ".join(text.translate(_MARKUP).split())
+        # Pico obeys markup inside the text: tags are dropped, stray brackets never reach it.
+        clean = " ".join(_TAG.sub(" ", text).translate(_MARKUP).split())
         if not clean:
             return np.zeros(0, dtype=np.int16)
         if speed != 1.0:
