@@ -26,12 +26,19 @@ def test_speech_languages_prints_the_capability_table() -> None:
     assert "bergamot" in result.stdout
     assert "en→de  unavailable on this install" in result.stdout
     assert "de→en  whisper-translate(de-en)" in result.stdout
+    # every voice with its measured read-back WER; the registry's pick marked
+    assert "pt   kokoro     pf_dora" in result.stdout
+    assert result.stdout.count("PICKED") == 6
 
 
 def test_models_list_and_verify() -> None:
     listed = runner.invoke(app, ["models", "list"])
     assert listed.exit_code == 0
     assert "whisper-base" in listed.stdout
+    # licence and source package of each model and voice
+    assert "Apache-2.0" in listed.stdout
+    assert "kokoro-js@1.2.1" in listed.stdout
+    assert "GPL-3.0-or-later" in listed.stdout
     verified = runner.invoke(app, ["models", "verify"])
     assert verified.exit_code == 0, verified.output
     assert " NO " not in verified.stdout

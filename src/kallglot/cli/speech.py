@@ -45,14 +45,7 @@ def languages() -> None:
             f"  {mt.source + '-' + mt.target:<7}{mt.engine:<20}{mt.kind:<8}"
             f"{_fmt(mt.quality_chrf, '{:.0f}'):>6}{_fmt(mt.ms_per_sentence, '{:.0f}'):>6}  {ok}"
         )
-    typer.echo("Speech synthesis")
-    typer.echo(f"  {'lang':<5}{'engine':<11}{'voice':<18}{'natural':>8}{'first ms':>9}  installed")
-    for tts in caps.TTS:
-        ok = "yes" if registry.engine_available(tts.engine) else "no"
-        typer.echo(
-            f"  {tts.language:<5}{tts.engine:<11}{tts.voice:<18}{tts.naturalness:>8}"
-            f"{_fmt(tts.first_audio_ms, '{:.0f}'):>9}  {ok}"
-        )
+    _print_voices()
     typer.echo("Speech → speech routes chosen (source speech to target speech)")
     codes = sorted(caps.LANGUAGES)
     for source in codes:
@@ -66,11 +59,44 @@ def languages() -> None:
             typer.echo(f"  {source}→{target}  {route}")
 
 
+def _print_voices() -> None:
+    from kallglot.core.errors import KallglotError
+    from kallglot.speech import capabilities as caps
+    from kallglot.speech import registry
+
+    typer.echo(
+        "Speech synthesis (WER: Whisper base reading the voice back over a phone line; "
+        f"first ms: first audio of a sentence; target ≤ {caps.FIRST_AUDIO_TARGET_MS:.0f} ms)"
+    )
+    typer.echo(
+        f"  {'lang':<5}{'engine':<11}{'voice':<18}{'WER':>7}{'bound':>7}{'first ms':>9}"
+        f"{'RTF':>6}  installed"
+    )
+    for language in sorted(caps.LANGUAGES):
+        try:
+            picked: caps.TtsCapability | None = registry.choose_voice(language)
+        except KallglotError:
+            picked = None
+        for row in registry.voices(language):
+            ok = "yes" if registry.voice_missing(row) is None else "no"
+            notes = ", fallback" if row.fallback else ""
+            notes += ", PICKED" if row == picked else ""
+            typer.echo(
+                f"  {row.language:<5}{row.engine:<11}{row.voice:<18}"
+                f"{_fmt(row.wer_telephone, '{:.3f}'):>7}"
+                f"{caps.WER_BOUND.get(language, 0.15):>7.2f}"
+                f"{_fmt(row.first_audio_ms, '{:.0f}'):>9}{_fmt(row.rtf):>6}  {ok}{notes}"
+            )
+
+
 def _print_statuses(verify: bool) -> bool:
     from kallglot.speech.models import model_statuses
 
     healthy = True
-    typer.echo(f"{'model':<26}{'kind':<5}{'source':<8}{'installed':<10}{'intact':<7} where")
+    typer.echo(
+        f"{'model':<26}{'kind':<5}{'source':<8}{'installed':<10}{'intact':<7}"
+        f"{'package':<42}{'licence':<60} where"
+    )
     for status in model_statuses(verify=verify):
         intact = "-" if status.intact is None else ("yes" if status.intact else "NO")
         installed = "yes" if status.installed else "NO"
@@ -78,14 +104,14 @@ def _print_statuses(verify: bool) -> bool:
         extra = f"  ({status.detail})" if status.detail else ""
         typer.echo(
             f"{status.name:<26}{status.kind:<5}{status.source.value:<8}{installed:<10}"
-            f"{intact:<7} {status.location}{extra}"
+            f"{intact:<7}{status.package:<42}{status.licence:<60} {status.location}{extra}"
         )
     return healthy
 
 
 @models_app.command("list")
 def models_list() -> None:
-    """What speech models are installed, and from which package."""
+    """What speech models and voices are installed, from which package, under which licence."""
     _print_statuses(verify=False)
 
 

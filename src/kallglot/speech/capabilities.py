@@ -9,7 +9,9 @@ sentences (shared/reference/speech-engines.md); ``None`` means not measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Literal
 
 MtKind = Literal["text", "speech"]
@@ -19,6 +21,7 @@ LANGUAGES: dict[str, str] = {
     "en": "English",
     "es": "Spanish",
     "fr": "French",
+    "it": "Italian",
     "pt": "Portuguese",
 }
 
@@ -46,11 +49,18 @@ class MtCapability:
 
 @dataclass(frozen=True, slots=True)
 class TtsCapability:
+    """A voice. ``wer_telephone``: Whisper base's word error rate reading the voice back
+    after a phone line; ``first_audio_ms``: until the first audio of a short clause;
+    ``fallback``: used only when no other voice for the language is installed."""
+
     language: str
     engine: str
     voice: str
     naturalness: int  # 3 natural, 2 intelligible, 1 robotic
-    first_audio_ms: float | None
+    first_audio_ms: float | None = None
+    wer_telephone: float | None = None
+    rtf: float | None = None
+    fallback: bool = False
 
 
 # Measured by bench/speech.py (see docs/speech.md for the run).
@@ -78,14 +88,66 @@ MT: tuple[MtCapability, ...] = (
     MtCapability("pt", "en", "whisper-translate", "speech", None, None),
 )
 
-TTS: tuple[TtsCapability, ...] = (
-    TtsCapability("en", "piper", "en_US-joe-medium", 3, 35.0),
-    TtsCapability("en", "espeak-ng", "en-us", 1, 10.0),
-    TtsCapability("de", "espeak-ng", "de", 1, 10.0),
-    TtsCapability("es", "espeak-ng", "es-419", 1, 10.0),
-    TtsCapability("fr", "espeak-ng", "fr-fr", 1, 10.0),
-    TtsCapability("pt", "espeak-ng", "pt-br", 1, 10.0),
+# What a caller must understand: read-back WER over the phone line at most this (French:
+# Whisper base's own ceiling on real French speech), first audio of a short clause within
+# FIRST_AUDIO_TARGET_MS.
+WER_BOUND: dict[str, float] = {
+    "en": 0.10,
+    "de": 0.15,
+    "es": 0.15,
+    "it": 0.15,
+    "pt": 0.15,
+    "fr": 0.35,
+}
+FIRST_AUDIO_TARGET_MS = 300.0
+ESPEAK_VOICES = {
+    "en": "en-us",
+    "de": "de",
+    "es": "es-419",
+    "fr": "fr-fr",
+    "it": "it",
+    "pt": "pt-br",
+}
+
+_VOICES: tuple[TtsCapability, ...] = (
+    TtsCapability("en", "piper", "en_US-joe-medium", 3),
+    TtsCapability("de", "svox-pico", "de-DE", 2),
+    TtsCapability("es", "svox-pico", "es-ES", 2),
+    TtsCapability("es", "kokoro", "ef_dora", 3),
+    TtsCapability("es", "kokoro", "em_alex", 3),
+    TtsCapability("fr", "svox-pico", "fr-FR", 2),
+    TtsCapability("fr", "kokoro", "ff_siwis", 3),
+    TtsCapability("it", "svox-pico", "it-IT", 2),
+    TtsCapability("it", "kokoro", "if_sara", 3),
+    TtsCapability("it", "kokoro", "im_nicola", 3),
+    TtsCapability("pt", "kokoro", "pf_dora", 3),
+    TtsCapability("pt", "kokoro", "pm_alex", 3),
+    *(
+        TtsCapability(lang, "espeak-ng", voice, 1, fallback=True)
+        for lang, voice in ESPEAK_VOICES.items()
+    ),
 )
+
+
+def _measured(rows: tuple[TtsCapability, ...]) -> tuple[TtsCapability, ...]:
+    """The voices with the figures ``bench/voices.py --record`` wrote (data/voices.json)."""
+    text = resources.files("kallglot.speech").joinpath("data/voices.json").read_text("utf-8")
+    figures = {(f["language"], f["engine"], f["voice"]): f for f in json.loads(text)["voices"]}
+    out = []
+    for row in rows:
+        found = figures.get((row.language, row.engine, row.voice))
+        if found is not None:
+            row = replace(
+                row,
+                wer_telephone=found["wer"],
+                first_audio_ms=found["first_audio_ms"],
+                rtf=found["rtf"],
+            )
+        out.append(row)
+    return tuple(out)
+
+
+TTS: tuple[TtsCapability, ...] = _measured(_VOICES)
 
 # Apertium pairs by (source, target) → Debian mode name.
 APERTIUM_MODES: dict[tuple[str, str], str] = {

