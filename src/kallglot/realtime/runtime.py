@@ -488,6 +488,9 @@ class CallRuntime:
         self._directions: dict[Party, Direction] = {}
         self._last_activity = time.monotonic()
         self.ended = asyncio.Event()
+        # Set once ``session.ended`` has gone to every connection: a leg that closes on it
+        # closes after its client was told why.
+        self.finished = asyncio.Event()
         self.frames_dropped_at_end = 0
 
     # Modes -------------------------------------------------------------------------------
@@ -611,7 +614,10 @@ class CallRuntime:
         self.frames_dropped_at_end = sum(dropped)
         for player in self._all_players():
             await player.stop()
-        await self.broadcast(event("session.ended", self.id, reason=reason))
+        try:
+            await self.broadcast(event("session.ended", self.id, reason=reason))
+        finally:
+            self.finished.set()
 
 
 def _audio_event(

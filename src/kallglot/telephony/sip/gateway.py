@@ -319,7 +319,9 @@ class SipGateway:
             if pending.cancelled.is_set():
                 raise asyncio.CancelledError
             assert dialog is not None
-            dialog.rtp.start(negotiated, dialog_audio(dialog), dialog_dtmf(dialog))
+            dialog.rtp.start(
+                negotiated, dialog_audio(dialog), dialog_dtmf(dialog), silence_when_idle=True
+            )
             self.dialogs[dialog.key] = dialog
             self._accept(pending, dialog, request)
         except (Exception, asyncio.CancelledError) as exc:
