@@ -118,6 +118,17 @@ def abandon_inbound(hub: RealtimeHub, decision: InboundDecision) -> None:
             record.carrier_call_id = None  # the carrier's retry of the webhook routes it anew
 
 
-def stream_url(public_base_url: str, path: str) -> str:
-    """The WebSocket URL a carrier connects to (``http`` becomes ``ws``)."""
-    return public_base_url.rstrip("/").replace("http", "ws", 1) + path
+def stream_url(public_base_url: str, path: str, *, production: bool = False) -> str:
+    """The WebSocket URL a carrier connects to (``https`` becomes ``wss``, ``http`` ``ws``).
+
+    In production a carrier's media (the caller's voice) never travels unencrypted: a public
+    base URL that is not ``https`` is refused (503 ``insecure_stream_url``) rather than
+    handing the carrier a ``ws://`` URL.
+    """
+    base = public_base_url.rstrip("/")
+    if production and not base.startswith("https://"):
+        raise ServiceUnavailableError(
+            "KALLGLOT_PUBLIC_BASE_URL must be https in production (media streams use wss).",
+            code="insecure_stream_url",
+        )
+    return base.replace("http", "ws", 1) + path

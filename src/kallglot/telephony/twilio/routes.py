@@ -53,6 +53,8 @@ def _check_signature(settings: Settings, request: Request, params: dict[str, str
 def _answer(hub: RealtimeHub, settings: Settings, to_number: str, from_number: str) -> str:
     """TwiML for an inbound call: stream it to a new session, or say why not."""
     response = VoiceResponse()
+    # Checked before the call is routed: a refused URL must not leave an agent reserved.
+    media_base = stream_url(settings.public_base_url, "", production=settings.env == "production")
     decision = route_inbound(hub, settings.stream_token_ttl, to_number, from_number)
     if decision.action == "busy":
         response.reject(reason="busy")
@@ -64,7 +66,7 @@ def _answer(hub: RealtimeHub, settings: Settings, to_number: str, from_number: s
     else:
         connect = Connect()
         path = MEDIA_PATH.format(session_id=decision.session_id)
-        stream = connect.stream(url=stream_url(settings.public_base_url, path))
+        stream = connect.stream(url=media_base + path)
         stream.parameter(name="token", value=decision.stream_token)
         response.append(connect)
     return str(response)
