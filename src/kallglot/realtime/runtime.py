@@ -206,7 +206,9 @@ class Direction:
     def __init__(self, call: CallRuntime, speaker: Party, language: str | None) -> None:
         self.call = call
         self.speaker = speaker
-        self.recognizer: StreamingRecognizer = call.engines.recognizer(language)
+        self.recognizer: StreamingRecognizer = call.engines.recognizer(
+            language, hint=speaker in call.hinted
+        )
         self.clock = _ArrivalClock()
         self.stream_ms = 0
         self.last_sequence = -1
@@ -353,6 +355,8 @@ class Direction:
             return
         if final.language and self.recognizer.language is None:
             await self.call.language_detected(self.speaker, final.language)
+        elif final.language and self.speaker in self.call.hinted:
+            await self.call.language_heard(self.speaker, final.language)
         await self._utterances.put(
             _Utterance(
                 id=new_id("utt"),
@@ -466,8 +470,11 @@ class CallRuntime:
         bus: EventBus,
         store: CallStore,
         recorder: Recorder | None = None,
+        hinted: frozenset[Party] = frozenset(),
     ) -> None:
         self.id = call_id
+        # Parties whose language is a hint until their first utterance is heard.
+        self.hinted = set(hinted)
         self.recorder = recorder
         self.mode = mode
         self.engines = engines
@@ -514,6 +521,29 @@ class CallRuntime:
             await self.broadcast(
                 event("language.detected", self.id, speaker=party.value, language=language)
             )
+
+    async def language_heard(self, party: Party, language: str) -> None:
+        """The first utterance of a party whose language was a hint: the language it was
+        recognised in decides, and both parties are told when it changed."""
+        self.hinted.discard(party)
+        if language == self._languages[party]:
+            return
+        other = self._languages[party.other]
+        if self.translates and other and other != language:
+            try:
+                self.engines.check_pair(language, other)
+                self.engines.check_pair(other, language)
+            except KallglotError:
+                return  # a language we cannot interpret: the hint stands
+        self._languages[party] = language
+        caller, agent = self._languages[Party.CALLER], self._languages[Party.AGENT]
+        await self.store.languages(caller, agent)
+        await self.broadcast(
+            event("language.detected", self.id, speaker=party.value, language=language)
+        )
+        await self.broadcast(
+            event("session.languages", self.id, source_language=caller, target_language=agent)
+        )
 
     async def update_languages(self, source: str | None, target: str | None) -> None:
         for party, language in ((Party.CALLER, source), (Party.AGENT, target)):

@@ -98,6 +98,8 @@ def _route(
             ),
             stream_token_ttl,
         )
+        # The number's language is what its callers usually speak, not what this one does.
+        session.source_language_is_hint = caller_language is not None
         routed.call.session_id = session.id
     return InboundDecision(
         "stream", session_id=session.id, stream_token=grant.token, call_id=routed.call.id
