@@ -31,6 +31,7 @@ from kallglot.telephony.routing import service as routing
 class InboundDecision:
     action: Literal["busy", "unknown_number", "overflow", "stream", "duplicate"]
     overflow_message: str | None = None
+    overflow_language: str | None = None
     session_id: str = ""
     stream_token: str = ""
     call_id: str = ""
@@ -81,7 +82,11 @@ def _route(
             return InboundDecision("unknown_number")
         routed.call.carrier_call_id = carrier_call_id
         if routed.offer.agent is None:
-            return InboundDecision("overflow", overflow_message=routed.offer.overflow_message)
+            return InboundDecision(
+                "overflow",
+                overflow_message=routed.offer.overflow_message,
+                overflow_language=routed.offer.overflow_language,
+            )
         caller_language = routed.call.caller_language
         spoken = routing.languages_of(db, routed.offer.agent.id)
         # Translate into a language of the agent the call rings at (the console can still
