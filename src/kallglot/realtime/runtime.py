@@ -45,6 +45,7 @@ from kallglot.speech.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioFrame
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+AudioSink = Callable[[OutputChunk], Awaitable[None]]
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 # The relay of the caller's own voice has no utterance; its chunks share this id.
 ORIGINAL_AUDIO = "original"
@@ -94,6 +95,9 @@ class Connection:
     output_encoding: AudioEncoding = AudioEncoding.MULAW
     id: str = field(default_factory=lambda: new_id("conn"))
     downsamplers: dict[Party, soxr.ResampleStream] = field(default_factory=dict)
+    # A transport leg takes its audio as typed 16 kHz PCM chunks and converts it at its own
+    # edge; only a WebSocket client gets ``audio.output`` JSON (base64 built once, for it).
+    audio: AudioSink | None = None
 
     def encode_output(self, listener: Party, pcm16k: bytes) -> tuple[bytes, int]:
         """The connection's wire format: mu-law 8 kHz (telephony) or 16 kHz PCM."""
@@ -607,9 +611,7 @@ class CallRuntime:
     async def _relay_sink(self, chunk: OutputChunk) -> None:
         for connection in list(self.connections.values()):
             if connection.hears(Party.AGENT):
-                await connection.send(
-                    _audio_event(self.id, Party.AGENT, chunk, connection, content="original")
-                )
+                await _deliver(self.id, Party.AGENT, chunk, connection, "original")
 
     def _sink_for(self, listener: Party) -> Callable[[OutputChunk], Awaitable[None]]:
         async def sink(chunk: OutputChunk) -> None:
@@ -617,9 +619,7 @@ class CallRuntime:
                 self.recorder.add(Recorder.TRANSLATED, chunk.pcm16k)
             for connection in list(self.connections.values()):
                 if connection.hears(listener):
-                    await connection.send(
-                        _audio_event(self.id, listener, chunk, connection, content="translation")
-                    )
+                    await _deliver(self.id, listener, chunk, connection, "translation")
 
         return sink
 
@@ -648,6 +648,19 @@ class CallRuntime:
             await self.broadcast(event("session.ended", self.id, reason=reason))
         finally:
             self.finished.set()
+
+
+async def _deliver(
+    call_id: str,
+    listener: Party,
+    chunk: OutputChunk,
+    connection: Connection,
+    content: Literal["translation", "original"],
+) -> None:
+    if connection.audio is not None:
+        await connection.audio(chunk)
+    else:
+        await connection.send(_audio_event(call_id, listener, chunk, connection, content))
 
 
 def _audio_event(
