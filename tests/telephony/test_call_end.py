@@ -217,3 +217,51 @@ async def test_the_agents_hangup_sends_a_bye_to_the_sip_caller_who_heard_rtp_fro
     assert heard, log_path.read_text(errors="replace")[-2000:]
     with wave.open(str(max(heard, key=lambda p: p.stat().st_size))) as received:
         assert received.getnframes() > 0  # the phone decoded the RTP we sent
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is installed by make setup")
+async def test_the_sip_callers_hangup_reaches_the_agent_and_frees_them(
+    live_server: LiveServer, identity: Identity, database: MigratedDatabase, tmp_path: Path
+) -> None:
+    gateway: SipGateway = live_server.app.state.sip_gateway
+    _, (_, ana), agent_id = staffed_number(identity, database)
+    home = baresip_config(
+        tmp_path / "baresip", silent_wav(tmp_path / "quiet.wav", 200), tmp_path / "heard"
+    )
+    (home / "accounts").write_text("<sip:+34600000004@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+    log = (tmp_path / "baresip.log").open("wb")
+    phone = await asyncio.create_subprocess_exec(
+        *["baresip", "-4", "-f", str(home), "-e", f"/dial sip:{NUMBER}@127.0.0.1:{gateway.port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    events = Collected()
+    try:
+        await until(lambda: gateway.dialogs, 30)
+        dialog = next(iter(gateway.dialogs.values()))
+        record = record_of(database, dialog.session_id)
+        answered = identity.login(ana).post(f"/v1/calls/{record.id}/answer", json={})
+        assert answered.status_code == 200, answered.text
+        token = answered.json()["stream"]["token"]
+        url = f"{live_server.ws_url}/v1/sessions/{dialog.session_id}/connect?token={token}"
+        async with websockets.connect(f"{url}&party=agent") as agent:
+            reader = asyncio.create_task(collect(agent, events))
+            await until(lambda: events.of("session.ready"), 30)
+            phone.send_signal(signal.SIGTERM)  # the caller hangs up: baresip sends BYE
+            await asyncio.wait_for(reader, timeout=30)
+    finally:
+        if phone.returncode is None:
+            phone.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(phone.wait(), 10)
+        except TimeoutError:
+            phone.kill()
+            await asyncio.wait_for(phone.wait(), 10)
+        log.close()
+    assert [e["reason"] for e in events.of("session.ended")] == ["completed"]
+    assert await until(
+        lambda: stored(database, dialog.session_id, agent_id) == ("ended", "completed", "available")
+    )
+    assert not gateway.dialogs
