@@ -53,6 +53,7 @@ class MediaStreamBridge(ABC):
         self._send_lock = asyncio.Lock()
         self._pacer = Pacer(self._send_frame)
         self._downsampler = StreamResampler(SAMPLE_RATE, TELEPHONE_RATE)
+        self._upsampler = StreamResampler(TELEPHONE_RATE, SAMPLE_RATE)
         self._codec = Pcmu()
         self._ended = asyncio.Event()
 
@@ -145,9 +146,11 @@ class MediaStreamBridge(ABC):
         return self.leg
 
     async def caller_audio(self, mulaw: bytes) -> None:
+        """The caller's 8 kHz mu-law, to the session's 16 kHz PCM here, at the edge."""
         leg = self.require_leg("media")
+        pcm = self._upsampler.process(self._codec.decode(mulaw))
         try:
-            await leg.audio(mulaw, AudioEncoding.MULAW)
+            await leg.audio(pcm.astype("<i2").tobytes(), AudioEncoding.PCM_S16LE)
         except ProtocolError as exc:  # backpressure: that frame is dropped
             logger.info("dropping %s audio: %s", self.carrier, exc.code)
 
