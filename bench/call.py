@@ -5,6 +5,12 @@ WebSocket (20 ms mu-law frames, paced at real time), and prints per direction:
 median and p95 end of speech → first translated audio (and → ASR final), the word error rate of
 the final transcripts, the real-time factor, and the server's peak memory.
 
+Beside the server's own figure it measures latency at the client: from the moment the last
+voiced frame of the clip was due to have been heard (the clip's end before its tail silence,
+on the sender's real-time schedule) to the arrival of the first translated audio of the
+clip's last utterance at the listener's WebSocket. The server's figure for that same
+utterance is printed next to it.
+
     python bench/call.py --base-url http://127.0.0.1:8000 [--concurrent N] [--pair es-en] [--json]
 
 Credentials: ``--api-key``, else ``$KALLGLOT_API_KEY``, else the demo organization's key
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psutil
 import websockets
 
@@ -47,6 +54,23 @@ class Direction:
     finals: list[str] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
     asr_final_s: list[float] = field(default_factory=list)
+    # utterance id → (end_ms of the final, server's first_audio_ms in s)
+    utterances: dict[str, int] = field(default_factory=dict)
+    server_first_audio_s: dict[str, float] = field(default_factory=dict)
+    # utterance id → when its first translated audio reached the listener (monotonic)
+    first_heard_at: dict[str, float] = field(default_factory=dict)
+    voice_ended_at: float | None = None
+
+    def client_and_server_latency(self) -> tuple[float, float] | None:
+        """End of the clip's voice → first translated audio of its last utterance, at the
+        client and as the server reported it."""
+        if not self.utterances or self.voice_ended_at is None:
+            return None
+        last = max(self.utterances, key=lambda utterance: self.utterances[utterance])
+        heard, server = self.first_heard_at.get(last), self.server_first_audio_s.get(last)
+        if heard is None or server is None:
+            return None
+        return heard - self.voice_ended_at, server
 
 
 @dataclass
@@ -70,17 +94,27 @@ def api_key(explicit: str | None) -> str:
 
 
 def clip(language: str, index: int) -> tuple[bytes, str, float]:
-    """The clip as 8 kHz mu-law with trailing silence, its reference, its length in s."""
+    """The clip as 8 kHz mu-law with trailing silence, its reference, where its voice ends
+    (s)."""
     path = FLEURS / f"fleurs-{language}-{index:03d}.ogg"
     samples = decode_file(path)
     narrow = resample(samples, 16000, 8000)
     silence = bytes([0xFF]) * (8 * TAIL_SILENCE_MS)  # mu-law silence
     reference = path.with_suffix(".txt").read_text().strip()
-    return g711.mulaw_encode(narrow) + silence, reference, narrow.size / 8000
+    return g711.mulaw_encode(narrow) + silence, reference, voiced_seconds(narrow)
 
 
-async def stream_audio(ws: Any, speaker: str, mulaw: bytes) -> int:
-    """Send in real time; returns how many frames went out more than one frame late."""
+def voiced_seconds(samples: Any) -> float:
+    """Where the voice in the clip ends: its last sample within 30 dB of the peak (FLEURS
+    clips carry some quiet of their own after the last word)."""
+    level = np.abs(samples.astype(np.int32))
+    loud = np.flatnonzero(level >= level.max() * 10 ** (-30 / 20))
+    return float(loud[-1] + 1) / 8000 if loud.size else samples.size / 8000
+
+
+async def stream_audio(ws: Any, speaker: str, mulaw: bytes, voiced_s: float) -> tuple[int, float]:
+    """Send in real time; returns how many frames went out more than one frame late, and
+    when the clip's voice ended on the real-time schedule (monotonic)."""
     frame_bytes = 8 * FRAME_MS
     start = time.monotonic()
     late = 0
@@ -102,22 +136,48 @@ async def stream_audio(ws: Any, speaker: str, mulaw: bytes) -> int:
             await asyncio.sleep(delay)
         elif delay < -FRAME_MS / 1000:
             late += 1
-    return late
+    return late, start + voiced_s
 
 
 async def listen(ws: Any, directions: dict[str, Direction], errors: list[str]) -> None:
+    """Every event of the call (this socket gets them all, and the caller's audio)."""
     async for raw in ws:
+        arrived = time.monotonic()
         message = json.loads(raw)
         kind = message["type"]
         if kind == "transcript.final":
-            directions[message["speaker"]].finals.append(message["text"])
+            direction = directions[message["speaker"]]
+            direction.finals.append(message["text"])
+            direction.utterances[message["utterance_id"]] = message["end_ms"]
         elif kind == "latency" and message.get("first_audio_ms") is not None:
             direction = directions[message["speaker"]]
             direction.latencies_s.append(message["first_audio_ms"] / 1000)
             direction.asr_final_s.append(message["asr_final_ms"] / 1000)
+            direction.server_first_audio_s[message["utterance_id"]] = (
+                message["first_audio_ms"] / 1000
+            )
+        elif kind == "audio.output":
+            heard(directions, message, arrived)
         elif kind == "session.error":
             errors.append(message["code"])
         elif kind == "session.ended":
+            return
+
+
+def heard(directions: dict[str, Direction], message: dict[str, Any], arrived: float) -> None:
+    if message.get("content") == "translation" and message.get("utterance_id"):
+        speaker = directions[message["speaker"]]
+        speaker.first_heard_at.setdefault(message["utterance_id"], arrived)
+
+
+async def listen_audio(ws: Any, directions: dict[str, Direction]) -> None:
+    """The agent's socket: only the translated audio it receives counts here."""
+    async for raw in ws:
+        arrived = time.monotonic()
+        message = json.loads(raw)
+        if message["type"] == "audio.output":
+            heard(directions, message, arrived)
+        elif message["type"] == "session.ended":
             return
 
 
@@ -150,15 +210,21 @@ async def one_call(base_url: str, key: str, pair: tuple[str, str], index: int) -
         websockets.connect(url + "&party=agent", max_size=None) as agent,
     ):
         listener = asyncio.create_task(listen(caller, directions, errors))
-        drain = asyncio.create_task(agent.wait_closed())
-        late = await stream_audio(caller, "caller", caller_audio)
-        late += await stream_audio(agent, "agent", agent_audio)
+        drain = asyncio.create_task(listen_audio(agent, directions))
+        late, directions["caller"].voice_ended_at = await stream_audio(
+            caller, "caller", caller_audio, caller_s
+        )
+        late_agent, directions["agent"].voice_ended_at = await stream_audio(
+            agent, "agent", agent_audio, agent_s
+        )
+        late += late_agent
         await asyncio.sleep(3)  # let the last translation play out
         await caller.send(json.dumps({"type": "session.end"}))
         await asyncio.wait_for(listener, timeout=60)
         drain.cancel()
     wall = time.monotonic() - started
-    return CallResult(directions, caller_s + agent_s, wall, errors, late)
+    audio_s = (len(caller_audio) + len(agent_audio)) / 8000 - 2 * TAIL_SILENCE_MS / 1000
+    return CallResult(directions, audio_s, wall, errors, late)
 
 
 def server_pid(base_url: str) -> int | None:
@@ -196,6 +262,7 @@ def summarise(results: list[CallResult], base_url: str) -> dict[str, Any]:
     for speaker in ("caller", "agent"):
         latencies = [s for r in results for s in r.directions[speaker].latencies_s]
         asr_finals = [s for r in results for s in r.directions[speaker].asr_final_s]
+        pairs = [p for r in results if (p := r.directions[speaker].client_and_server_latency())]
         refs = [r.directions[speaker].reference for r in results]
         hyps = [" ".join(r.directions[speaker].finals) for r in results]
         per_direction[speaker] = {
@@ -204,6 +271,15 @@ def summarise(results: list[CallResult], base_url: str) -> dict[str, Any]:
             "latency_s": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
             "asr_final_s": {"p50": percentile(asr_finals, 50), "p95": percentile(asr_finals, 95)},
             "wer": round(word_error_rate(refs, hyps), 3),
+            # The clip's last utterance: at the client, and as the server reported it.
+            "client_latency_s": {
+                "p50": percentile([c for c, _ in pairs], 50),
+                "p95": percentile([c for c, _ in pairs], 95),
+            },
+            "server_latency_same_utterance_s": {
+                "p50": percentile([s for _, s in pairs], 50),
+                "p95": percentile([s for _, s in pairs], 95),
+            },
         }
         all_latencies += latencies
         references += refs
@@ -248,6 +324,10 @@ async def main() -> None:
             f"{_fmt(lat['p50'])} {_fmt(lat['p95'])} {_fmt(asr['p50'])} {_fmt(asr['p95'])}"
             f" {figures['wer']:>6.3f}"
         )
+    print(f"{'direction':<10} {'client p50':>10} {'server p50':>10}  (the clip's last utterance)")
+    for speaker, figures in summary["directions"].items():
+        client, server = figures["client_latency_s"], figures["server_latency_same_utterance_s"]
+        print(f"{speaker:<10} {_fmt(client['p50']):>10} {_fmt(server['p50']):>10}")
     overall = summary["latency_s"]
     print(
         f"all: p50 {_fmt(overall['p50'])} s, p95 {_fmt(overall['p95'])} s,"

@@ -5,6 +5,7 @@ when two ends race."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from kallglot.realtime import service
 from kallglot.realtime.call_state import CallEvent, CallState, EndReason, close_call, step
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, SessionTransition
+from kallglot.realtime.protocol import AudioEncoding, DecodedAudio, Party, ProtocolError
 from kallglot.realtime.runtime import Connection
 from kallglot.realtime.schemas import CreateSession
 from kallglot.realtime.state import SessionStatus
@@ -28,6 +30,7 @@ from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.routing.models import Agent
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
+from tests.realtime.conftest import mulaw_clips
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue, member_id
 
 C, E = CallState, CallEvent
@@ -221,3 +224,31 @@ def test_on_start_a_node_ends_the_calls_its_crashed_run_left(
     assert (agent.presence, agent.active_calls) == ("available", 0)
     # A call nobody had joined yet still waits for its client.
     assert stored(database, waiting)[0].status == "created"
+
+
+async def test_ending_a_flooded_call_cancels_its_queued_work(
+    app: FastAPI, identity: Identity, database: MigratedDatabase
+) -> None:
+    """A client sent far more audio than has been recognised; the end does not work through
+    that backlog: what was still queued is dropped, and nothing of it is stored later."""
+    hub: RealtimeHub = app.state.realtime
+    call = answered_call(identity, database, "+493012340007")
+    _, received = await attached(hub, call.session_id)
+    runtime = hub.runtimes[call.session_id]
+    speech, _ = mulaw_clips("es", (0, 1, 2))
+    for sequence, offset in enumerate(range(0, len(speech), 1600)):  # 200 ms per message
+        with contextlib.suppress(ProtocolError):  # beyond 20 s ahead of real time: refused
+            runtime.accept_audio(
+                DecodedAudio(
+                    Party.CALLER, sequence, AudioEncoding.MULAW, 8000, speech[offset:][:1600]
+                )
+            )
+
+    await hub.end(call.session_id, EndReason.EXPLICIT_END)
+
+    assert runtime.frames_dropped_at_end > 0
+    assert stored(database, call)[0].status == "ended"
+    ended_at = len(received)
+    await asyncio.sleep(1.0)  # anything still running would speak now
+    assert received[ended_at - 1]["type"] == "session.ended"
+    assert len(received) == ended_at

@@ -5,7 +5,6 @@ track's pacing and barge-in on their own."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from fastapi import FastAPI
 
 from kallglot.core.errors import ConfigurationError
 from kallglot.core.settings import IceServer, Settings, load_settings
+from kallglot.realtime.player import OutputChunk
 from kallglot.realtime.protocol import Party
 from kallglot.telephony.media.codecs import OPUS_FRAME_SAMPLES, OPUS_RATE
 from kallglot.telephony.webrtc import TranslatedSpeechTrack, WebRtcLegs, mono_pcm
@@ -275,8 +275,7 @@ async def test_barge_in_for_the_other_party_keeps_the_speech() -> None:
     legs = WebRtcLegs(Settings(env="test"))
     leg = WebRtcLeg(legs, "sess_x", Party.AGENT)
     try:
-        speech = base64.b64encode(bytes(3200)).decode()
-        await leg.on_event({"type": "audio.output", "audio": {"payload": speech}})
+        await leg.on_audio(OutputChunk("utt_1", bytes(3200), sequence=1, generation=0))
         assert leg.outbound.queued_seconds == pytest.approx(0.1, abs=0.02)
         await leg.on_event({"type": "audio.clear", "listener": "caller"})
         assert leg.outbound.queued_seconds > 0

@@ -47,7 +47,10 @@ class StreamingRecognizer(Protocol):
 
 
 class SpeechEngines(Protocol):
-    def recognizer(self, language: str | None) -> StreamingRecognizer: ...
+    def recognizer(self, language: str | None, *, hint: bool = False) -> StreamingRecognizer:
+        """``language`` None: identified on the first utterance. With ``hint``, the first
+        utterance is identified and ``language`` kept unless another is confidently heard."""
+        ...
 
     async def translate(self, text: str, source: str, target: str) -> str: ...
 

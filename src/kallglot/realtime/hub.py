@@ -27,7 +27,7 @@ from kallglot.realtime.call_state import EndReason, close_call
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.limits import LimitAction, LimitVerdict, OpenPolicy, SessionPolicy
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
-from kallglot.realtime.protocol import event
+from kallglot.realtime.protocol import Party, event
 from kallglot.realtime.recording import Recorder
 from kallglot.realtime.recordings import store_recording
 from kallglot.realtime.runtime import CallRuntime, FinalTurn, Timing
@@ -262,6 +262,7 @@ class RealtimeHub:
                 self.bus,
                 store,
                 Recorder() if await self._recording_allowed(call) else None,
+                hinted=frozenset({Party.CALLER}) if call.source_language_is_hint else frozenset(),
             )
             self.runtimes[call.id] = runtime
             self.stores[call.id] = store

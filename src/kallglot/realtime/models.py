@@ -23,6 +23,9 @@ class CallSession(IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20))
     source_language: Mapped[str | None] = mapped_column(String(8))
     target_language: Mapped[str | None] = mapped_column(String(8))
+    # The source language is a hint (a number's language): the caller's first utterance,
+    # when confidently another language, decides.
+    source_language_is_hint: Mapped[bool | None] = mapped_column(default=False)
     provider: Mapped[str | None] = mapped_column(String(20))
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     recording_enabled: Mapped[bool] = mapped_column(default=False)

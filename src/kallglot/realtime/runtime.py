@@ -45,6 +45,7 @@ from kallglot.speech.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioFrame
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+AudioSink = Callable[[OutputChunk], Awaitable[None]]
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 # The relay of the caller's own voice has no utterance; its chunks share this id.
 ORIGINAL_AUDIO = "original"
@@ -94,6 +95,9 @@ class Connection:
     output_encoding: AudioEncoding = AudioEncoding.MULAW
     id: str = field(default_factory=lambda: new_id("conn"))
     downsamplers: dict[Party, soxr.ResampleStream] = field(default_factory=dict)
+    # A transport leg takes its audio as typed 16 kHz PCM chunks and converts it at its own
+    # edge; only a WebSocket client gets ``audio.output`` JSON (base64 built once, for it).
+    audio: AudioSink | None = None
 
     def encode_output(self, listener: Party, pcm16k: bytes) -> tuple[bytes, int]:
         """The connection's wire format: mu-law 8 kHz (telephony) or 16 kHz PCM."""
@@ -206,7 +210,9 @@ class Direction:
     def __init__(self, call: CallRuntime, speaker: Party, language: str | None) -> None:
         self.call = call
         self.speaker = speaker
-        self.recognizer: StreamingRecognizer = call.engines.recognizer(language)
+        self.recognizer: StreamingRecognizer = call.engines.recognizer(
+            language, hint=speaker in call.hinted
+        )
         self.clock = _ArrivalClock()
         self.stream_ms = 0
         self.last_sequence = -1
@@ -353,6 +359,8 @@ class Direction:
             return
         if final.language and self.recognizer.language is None:
             await self.call.language_detected(self.speaker, final.language)
+        elif final.language and self.speaker in self.call.hinted:
+            await self.call.language_heard(self.speaker, final.language)
         await self._utterances.put(
             _Utterance(
                 id=new_id("utt"),
@@ -466,8 +474,11 @@ class CallRuntime:
         bus: EventBus,
         store: CallStore,
         recorder: Recorder | None = None,
+        hinted: frozenset[Party] = frozenset(),
     ) -> None:
         self.id = call_id
+        # Parties whose language is a hint until their first utterance is heard.
+        self.hinted = set(hinted)
         self.recorder = recorder
         self.mode = mode
         self.engines = engines
@@ -488,6 +499,9 @@ class CallRuntime:
         self._directions: dict[Party, Direction] = {}
         self._last_activity = time.monotonic()
         self.ended = asyncio.Event()
+        # Set once ``session.ended`` has gone to every connection: a leg that closes on it
+        # closes after its client was told why.
+        self.finished = asyncio.Event()
         self.frames_dropped_at_end = 0
 
     # Modes -------------------------------------------------------------------------------
@@ -511,6 +525,29 @@ class CallRuntime:
             await self.broadcast(
                 event("language.detected", self.id, speaker=party.value, language=language)
             )
+
+    async def language_heard(self, party: Party, language: str) -> None:
+        """The first utterance of a party whose language was a hint: the language it was
+        recognised in decides, and both parties are told when it changed."""
+        self.hinted.discard(party)
+        if language == self._languages[party]:
+            return
+        other = self._languages[party.other]
+        if self.translates and other and other != language:
+            try:
+                self.engines.check_pair(language, other)
+                self.engines.check_pair(other, language)
+            except KallglotError:
+                return  # a language we cannot interpret: the hint stands
+        self._languages[party] = language
+        caller, agent = self._languages[Party.CALLER], self._languages[Party.AGENT]
+        await self.store.languages(caller, agent)
+        await self.broadcast(
+            event("language.detected", self.id, speaker=party.value, language=language)
+        )
+        await self.broadcast(
+            event("session.languages", self.id, source_language=caller, target_language=agent)
+        )
 
     async def update_languages(self, source: str | None, target: str | None) -> None:
         for party, language in ((Party.CALLER, source), (Party.AGENT, target)):
@@ -574,9 +611,7 @@ class CallRuntime:
     async def _relay_sink(self, chunk: OutputChunk) -> None:
         for connection in list(self.connections.values()):
             if connection.hears(Party.AGENT):
-                await connection.send(
-                    _audio_event(self.id, Party.AGENT, chunk, connection, content="original")
-                )
+                await _deliver(self.id, Party.AGENT, chunk, connection, "original")
 
     def _sink_for(self, listener: Party) -> Callable[[OutputChunk], Awaitable[None]]:
         async def sink(chunk: OutputChunk) -> None:
@@ -584,9 +619,7 @@ class CallRuntime:
                 self.recorder.add(Recorder.TRANSLATED, chunk.pcm16k)
             for connection in list(self.connections.values()):
                 if connection.hears(listener):
-                    await connection.send(
-                        _audio_event(self.id, listener, chunk, connection, content="translation")
-                    )
+                    await _deliver(self.id, listener, chunk, connection, "translation")
 
         return sink
 
@@ -611,7 +644,23 @@ class CallRuntime:
         self.frames_dropped_at_end = sum(dropped)
         for player in self._all_players():
             await player.stop()
-        await self.broadcast(event("session.ended", self.id, reason=reason))
+        try:
+            await self.broadcast(event("session.ended", self.id, reason=reason))
+        finally:
+            self.finished.set()
+
+
+async def _deliver(
+    call_id: str,
+    listener: Party,
+    chunk: OutputChunk,
+    connection: Connection,
+    content: Literal["translation", "original"],
+) -> None:
+    if connection.audio is not None:
+        await connection.audio(chunk)
+    else:
+        await connection.send(_audio_event(call_id, listener, chunk, connection, content))
 
 
 def _audio_event(

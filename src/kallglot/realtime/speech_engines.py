@@ -13,9 +13,12 @@ from kallglot.realtime.engines import (
 from kallglot.speech import registry, tts
 from kallglot.speech import service as speech_service
 from kallglot.speech.audio import AudioFrame
+from kallglot.speech.errors import UnsupportedLanguageError
+from kallglot.speech.executor import Lane, run_blocking
+from kallglot.speech.langid import identify_language
 from kallglot.speech.recognizer import RecognitionEvent as SpeechEvent
 from kallglot.speech.recognizer import Recognizer, RecognizerOptions
-from kallglot.speech.vad import SegmenterOptions
+from kallglot.speech.vad import SegmenterOptions, SpeechSegment
 
 # The languages whose whole chain (ASR, MT both ways, TTS) is installed here.
 WARM_LANGUAGES = ("en", "es", "pt")
@@ -26,9 +29,38 @@ WARM_PAIRS = tuple((a, b) for a in WARM_LANGUAGES for b in WARM_LANGUAGES if a !
 CALL_OPTIONS = RecognizerOptions(segmenter=SegmenterOptions(pre_roll_ms=600))
 
 
+# How sure language identification must be to overrule a number's language: below it the
+# number's language stands (a short or noisy first utterance is often misidentified).
+HINT_OVERRULED_AT = 0.7
+
+
+class _HintedRecognizer(Recognizer):
+    """Identifies the first utterance's language; keeps ``hint`` unless another language is
+    heard with at least :data:`HINT_OVERRULED_AT` probability."""
+
+    def __init__(self, hint: str, options: RecognizerOptions) -> None:
+        super().__init__(None, options=options)
+        self._hint = hint
+
+    async def _final(self, segment: SpeechSegment) -> list[SpeechEvent]:
+        if self.language is None:
+            try:
+                identified, probability = await run_blocking(
+                    Lane.RECOGNITION, identify_language, segment.samples, None
+                )
+            except UnsupportedLanguageError:
+                identified, probability = self._hint, 1.0
+            confident = identified != self._hint and probability >= HINT_OVERRULED_AT
+            self.language = identified if confident else self._hint
+        return await super()._final(segment)
+
+
 class _Recognizer:
-    def __init__(self, language: str | None) -> None:
-        self._recognizer = Recognizer(language, options=CALL_OPTIONS)
+    def __init__(self, language: str | None, *, hint: bool = False) -> None:
+        if hint and language is not None:
+            self._recognizer: Recognizer = _HintedRecognizer(language, CALL_OPTIONS)
+        else:
+            self._recognizer = Recognizer(language, options=CALL_OPTIONS)
 
     @property
     def language(self) -> str | None:
@@ -71,8 +103,8 @@ class _Recognizer:
 class InstalledSpeechEngines:
     """Engines chosen per language and pair by the speech capability table."""
 
-    def recognizer(self, language: str | None) -> _Recognizer:
-        return _Recognizer(language)
+    def recognizer(self, language: str | None, *, hint: bool = False) -> _Recognizer:
+        return _Recognizer(language, hint=hint)
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await speech_service.translate_text(text, source, target)

@@ -105,7 +105,7 @@ async def _receive(
     mark_active: Any,
     reply: Any,
 ) -> None:
-    ended = asyncio.create_task(runtime.ended.wait())
+    ended = asyncio.create_task(runtime.finished.wait())
     try:
         while True:
             receiving = asyncio.create_task(websocket.receive())

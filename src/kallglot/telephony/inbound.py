@@ -31,6 +31,7 @@ from kallglot.telephony.routing import service as routing
 class InboundDecision:
     action: Literal["busy", "unknown_number", "overflow", "stream", "duplicate"]
     overflow_message: str | None = None
+    overflow_language: str | None = None
     session_id: str = ""
     stream_token: str = ""
     call_id: str = ""
@@ -81,7 +82,11 @@ def _route(
             return InboundDecision("unknown_number")
         routed.call.carrier_call_id = carrier_call_id
         if routed.offer.agent is None:
-            return InboundDecision("overflow", overflow_message=routed.offer.overflow_message)
+            return InboundDecision(
+                "overflow",
+                overflow_message=routed.offer.overflow_message,
+                overflow_language=routed.offer.overflow_language,
+            )
         caller_language = routed.call.caller_language
         spoken = routing.languages_of(db, routed.offer.agent.id)
         # Translate into a language of the agent the call rings at (the console can still
@@ -98,6 +103,8 @@ def _route(
             ),
             stream_token_ttl,
         )
+        # The number's language is what its callers usually speak, not what this one does.
+        session.source_language_is_hint = caller_language is not None
         routed.call.session_id = session.id
     return InboundDecision(
         "stream", session_id=session.id, stream_token=grant.token, call_id=routed.call.id
@@ -118,6 +125,17 @@ def abandon_inbound(hub: RealtimeHub, decision: InboundDecision) -> None:
             record.carrier_call_id = None  # the carrier's retry of the webhook routes it anew
 
 
-def stream_url(public_base_url: str, path: str) -> str:
-    """The WebSocket URL a carrier connects to (``http`` becomes ``ws``)."""
-    return public_base_url.rstrip("/").replace("http", "ws", 1) + path
+def stream_url(public_base_url: str, path: str, *, production: bool = False) -> str:
+    """The WebSocket URL a carrier connects to (``https`` becomes ``wss``, ``http`` ``ws``).
+
+    In production a carrier's media (the caller's voice) never travels unencrypted: a public
+    base URL that is not ``https`` is refused (503 ``insecure_stream_url``) rather than
+    handing the carrier a ``ws://`` URL.
+    """
+    base = public_base_url.rstrip("/")
+    if production and not base.startswith("https://"):
+        raise ServiceUnavailableError(
+            "KALLGLOT_PUBLIC_BASE_URL must be https in production (media streams use wss).",
+            code="insecure_stream_url",
+        )
+    return base.replace("http", "ws", 1) + path

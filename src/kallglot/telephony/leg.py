@@ -9,7 +9,7 @@ import itertools
 from kallglot.realtime.hub import DatabaseCallStore, RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import AudioEncoding, DecodedAudio, Party
-from kallglot.realtime.runtime import CallRuntime, Connection, Send
+from kallglot.realtime.runtime import AudioSink, CallRuntime, Connection, Send
 from kallglot.speech.audio import SAMPLE_RATE, TELEPHONE_RATE
 
 _SEQUENCE = itertools.count(1)
@@ -39,15 +39,17 @@ class Leg:
         speaker: Party,
         send: Send,
         output: AudioEncoding,
+        audio: AudioSink | None = None,
     ) -> Leg:
         """Check the stream token (as the session WebSocket does) and join the call.
 
-        ``send`` receives the session's events; ``audio.output`` ones are the translated
-        speech meant for ``speaker``, in ``output`` (mu-law 8 kHz or PCM 16 kHz).
+        ``send`` receives the session's events. The translated speech meant for ``speaker``
+        goes to ``audio`` as 16 kHz PCM chunks (the transport converts it at its edge), or,
+        without it, to ``send`` as ``audio.output`` events in ``output``.
         Raises :class:`kallglot.core.errors.KallglotError` when the call cannot be joined.
         """
         call = await hub.authenticate(session_id, token)
-        return await cls.join(hub, call, speaker, send, output)
+        return await cls.join(hub, call, speaker, send, output, audio)
 
     @classmethod
     async def join(
@@ -57,12 +59,13 @@ class Leg:
         speaker: Party,
         send: Send,
         output: AudioEncoding,
+        audio: AudioSink | None = None,
     ) -> Leg:
         """Join ``call`` without a stream token: for a transport that authorised the party
         itself (the SIP gateway, for a session created for SIP). The session's own token
         stays valid for the other party."""
         runtime, store = await hub.attach(call)
-        connection = Connection(send, speaker, output)
+        connection = Connection(send, speaker, output, audio=audio)
         runtime.connections[connection.id] = connection
         return cls(hub, runtime, store, connection, speaker)
 

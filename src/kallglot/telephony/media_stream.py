@@ -10,19 +10,21 @@ barge-in); each carrier's subclass parses its own wire format and builds its own
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
 from kallglot.core.errors import KallglotError
 from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.player import OutputChunk
 from kallglot.realtime.protocol import AudioEncoding, Party, ProtocolError
+from kallglot.speech.audio import SAMPLE_RATE, TELEPHONE_RATE
 from kallglot.telephony.leg import Leg
-from kallglot.telephony.media import Pacer
+from kallglot.telephony.media import Pacer, Pcmu, StreamResampler
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ class MediaStreamBridge(ABC):
         self.marks_played: list[str] = []
         self._send_lock = asyncio.Lock()
         self._pacer = Pacer(self._send_frame)
+        self._downsampler = StreamResampler(SAMPLE_RATE, TELEPHONE_RATE)
+        self._upsampler = StreamResampler(TELEPHONE_RATE, SAMPLE_RATE)
+        self._codec = Pcmu()
         self._ended = asyncio.Event()
 
     # --- what a carrier defines ---------------------------------------------------------
@@ -126,7 +131,13 @@ class MediaStreamBridge(ABC):
         if self.leg is not None:
             raise MediaStreamError("a second 'start'")
         self.leg = await Leg.open(
-            self.hub, self.session_id, token, Party.CALLER, self._on_event, AudioEncoding.MULAW
+            self.hub,
+            self.session_id,
+            token,
+            Party.CALLER,
+            self._on_event,
+            AudioEncoding.MULAW,
+            self._on_audio,
         )
 
     def require_leg(self, event: str) -> Leg:
@@ -135,9 +146,11 @@ class MediaStreamBridge(ABC):
         return self.leg
 
     async def caller_audio(self, mulaw: bytes) -> None:
+        """The caller's 8 kHz mu-law, to the session's 16 kHz PCM here, at the edge."""
         leg = self.require_leg("media")
+        pcm = self._upsampler.process(self._codec.decode(mulaw))
         try:
-            await leg.audio(mulaw, AudioEncoding.MULAW)
+            await leg.audio(pcm.astype("<i2").tobytes(), AudioEncoding.PCM_S16LE)
         except ProtocolError as exc:  # backpressure: that frame is dropped
             logger.info("dropping %s audio: %s", self.carrier, exc.code)
 
@@ -149,18 +162,21 @@ class MediaStreamBridge(ABC):
     async def _on_event(self, message: dict[str, Any]) -> None:
         """The session's events for the caller: translated speech, barge-in, the end."""
         kind = message["type"]
-        if kind == "audio.output":
-            audio = base64.b64decode(message["audio"]["payload"])
-            for offset in range(0, len(audio), FRAME_BYTES):
-                frame = audio[offset : offset + FRAME_BYTES]
-                self._pacer.push(frame.ljust(FRAME_BYTES, MULAW_SILENCE))
-            name = f"{message['utterance_id']}:{message['sequence']}"
-            self._pacer.after_queued(lambda: self.send(self.mark_message(name)))
-        elif kind == "audio.clear":
+        if kind == "audio.clear":
             self._pacer.clear()
             await self.send(self.clear_message())
         elif kind == "session.ended":
             self._ended.set()
+
+    async def _on_audio(self, chunk: OutputChunk) -> None:
+        """Translated speech for the caller: to 8 kHz mu-law here, at the carrier's edge, in
+        20 ms frames, with a mark after each chunk."""
+        audio = self._codec.encode(self._downsampler.process(np.frombuffer(chunk.pcm16k, "<i2")))
+        for offset in range(0, len(audio), FRAME_BYTES):
+            frame = audio[offset : offset + FRAME_BYTES]
+            self._pacer.push(frame.ljust(FRAME_BYTES, MULAW_SILENCE))
+        name = f"{chunk.utterance_id}:{chunk.sequence}"
+        self._pacer.after_queued(lambda: self.send(self.mark_message(name)))
 
     async def _send_frame(self, frame: bytes) -> None:
         await self.send(self.media_message(frame))

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from kallglot.accounts.dependencies import PUBLIC
 from kallglot.core.settings import Settings
+from kallglot.telephony.prompts import Prompts
 from kallglot.telephony.sip import GatewayConfig, SipGateway
 from kallglot.telephony.telnyx.routes import router as telnyx_router
 from kallglot.telephony.twilio.routes import router as twilio_router
@@ -19,6 +20,7 @@ from kallglot.telephony.webrtc.routes import router as webrtc_router
 def install(app: FastAPI, settings: Settings) -> None:
     """Routers under ``/v1/telephony`` (and the session's WebRTC offer endpoint)."""
     app.include_router(twilio_router, dependencies=[PUBLIC])
+    app.state.prompts = Prompts()
     app.include_router(webrtc_router, dependencies=[PUBLIC])
     app.state.webrtc = WebRtcLegs(settings)
     app.include_router(telnyx_router, dependencies=[PUBLIC])

@@ -114,10 +114,12 @@ def _offer(session: Session, call: CallRecord, now: datetime) -> routing.Offer:
     queue = session.get(Queue, call.queue_id) if call.queue_id else None
     if queue is None:
         _finish(call, "overflow_hangup", now)
+        language, message = routing.overflow_prompt(None, call.caller_language)
         return routing.Offer(
             agent=None,
             overflow_action="hangup",
-            overflow_message=routing.DEFAULT_OVERFLOW_MESSAGES["*"],
+            overflow_message=message,
+            overflow_language=language,
         )
     offer = routing.pick_agent(
         session,

@@ -26,6 +26,9 @@ class Pacer:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
+        # Called on every tick with nothing queued, when set: a stream that must never
+        # fall silent on the wire (RTP: NAT bindings, the far end's media timeout).
+        self.idle: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pacer")
@@ -53,20 +56,23 @@ class Pacer:
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         while True:
-            if not self._frames:
+            if not self._frames and self.idle is None:
                 self._ready.clear()
                 await self._ready.wait()
                 deadline = None
-            item = self._frames.popleft()
-            if not isinstance(item, bytes):
+            item = self._frames.popleft() if self._frames else None
+            if item is not None and not isinstance(item, bytes):
                 await item()
                 continue
             now = loop.time()
             if deadline is None or deadline < now - self._frame_s:
                 deadline = now
             await asyncio.sleep(max(0.0, deadline - now))
-            await self._send(item)
-            self.sent += 1
+            if item is not None:
+                await self._send(item)
+                self.sent += 1
+            elif self.idle is not None:
+                await self.idle()
             deadline += self._frame_s
 
     async def stop(self) -> None:

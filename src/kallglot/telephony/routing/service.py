@@ -31,6 +31,9 @@ DEFAULT_OVERFLOW_MESSAGES = {
     "fr": "Désolé, personne n'est disponible pour le moment. Veuillez rappeler plus tard.",
     "es": "Lo sentimos, nadie puede atender su llamada ahora. Inténtelo más tarde.",
     "it": "Siamo spiacenti, al momento nessuno è disponibile. Riprovi più tardi.",
+    "pt": "Lamentamos, mas de momento ninguém pode atender a sua chamada. "
+    "Por favor, tente mais tarde.",
+    "en": "Sorry, nobody can take your call right now. Please try again later.",
 }
 
 
@@ -135,6 +138,7 @@ class Offer:
     agent: Agent | None
     overflow_action: str | None = None
     overflow_message: str | None = None
+    overflow_language: str | None = None
 
 
 def _candidates(
@@ -202,18 +206,26 @@ def pick_agent(
                 log_activity(session, agent, "call_offered", call_id=call_id)
                 return Offer(agent=agent)
             excluded.add(agent.id)
+    language, message = overflow_prompt(queue, caller_language)
     return Offer(
         agent=None,
         overflow_action=queue.overflow_action,
-        overflow_message=overflow_message(queue, caller_language),
+        overflow_message=message,
+        overflow_language=language,
     )
 
 
-def overflow_message(queue: Queue, caller_language: str | None) -> str:
-    messages = {**DEFAULT_OVERFLOW_MESSAGES, **(queue.overflow_messages or {})}
+def overflow_message(queue: Queue | None, caller_language: str | None) -> str:
+    return overflow_prompt(queue, caller_language)[1]
+
+
+def overflow_prompt(queue: Queue | None, caller_language: str | None) -> tuple[str, str]:
+    """The overflow message to speak and its language: the caller's, if there is a message
+    in it (the queue's own, else ours), else the queue's default (English unless set)."""
+    messages = {**DEFAULT_OVERFLOW_MESSAGES, **((queue.overflow_messages if queue else None) or {})}
     if caller_language and caller_language.lower() in messages:
-        return messages[caller_language.lower()]
-    return messages["*"]
+        return caller_language.lower(), messages[caller_language.lower()]
+    return "en", messages["*"]
 
 
 def _release_slot(agent: Agent) -> None:

@@ -10,7 +10,6 @@ until the ACK comes (§13.3.1.4), our BYE until it is answered (§17.1.2).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import ipaddress
@@ -23,8 +22,9 @@ from typing import Any
 from kallglot.core.errors import KallglotError, ServiceUnavailableError
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
+from kallglot.realtime.player import OutputChunk
 from kallglot.realtime.protocol import AudioEncoding, Party, ProtocolError
-from kallglot.realtime.runtime import Send
+from kallglot.realtime.runtime import AudioSink, Send
 from kallglot.telephony.leg import Leg
 from kallglot.telephony.sip import message as sip
 from kallglot.telephony.sip import sdp
@@ -319,7 +319,9 @@ class SipGateway:
             if pending.cancelled.is_set():
                 raise asyncio.CancelledError
             assert dialog is not None
-            dialog.rtp.start(negotiated, dialog_audio(dialog), dialog_dtmf(dialog))
+            dialog.rtp.start(
+                negotiated, dialog_audio(dialog), dialog_dtmf(dialog), silence_when_idle=True
+            )
             self.dialogs[dialog.key] = dialog
             self._accept(pending, dialog, request)
         except (Exception, asyncio.CancelledError) as exc:
@@ -385,8 +387,9 @@ class SipGateway:
         )
         try:
             send = functools.partial(self._on_session_event, dialog)
+            audio = functools.partial(_play, rtp)
             if target.call is not None:
-                dialog.leg = await self._join_as_caller(target.call, send)
+                dialog.leg = await self._join_as_caller(target.call, send, audio)
             else:
                 assert target.token is not None
                 dialog.leg = await Leg.open(
@@ -396,6 +399,7 @@ class SipGateway:
                     Party.CALLER,
                     send,
                     AudioEncoding.PCM_S16LE,
+                    audio,
                 )
         except BaseException:
             await rtp.close()
@@ -405,14 +409,16 @@ class SipGateway:
             dialog.session_expires_s = max(expires, MIN_SESSION_EXPIRES)
         return dialog
 
-    async def _join_as_caller(self, call: CallSession, send: Send) -> Leg:
+    async def _join_as_caller(self, call: CallSession, send: Send, audio: AudioSink) -> Leg:
         """Join a SIP session as its caller, unless one is there or joining already."""
         # Checked and claimed without an await in between: two INVITEs cannot both pass.
         if call.id in self._joining or has_caller(self.hub, call.id):
             raise CallerPresent
         self._joining.add(call.id)
         try:
-            return await Leg.join(self.hub, call, Party.CALLER, send, AudioEncoding.PCM_S16LE)
+            return await Leg.join(
+                self.hub, call, Party.CALLER, send, AudioEncoding.PCM_S16LE, audio
+            )
         finally:
             self._joining.discard(call.id)
 
@@ -530,9 +536,7 @@ class SipGateway:
     async def _on_session_event(self, dialog: Dialog, event: dict[str, Any]) -> None:
         """The session's events for the caller: translated speech, barge-in, the end."""
         kind = event["type"]
-        if kind == "audio.output":
-            dialog.rtp.play(base64.b64decode(event["audio"]["payload"]))
-        elif kind == "audio.clear":
+        if kind == "audio.clear":
             dialog.rtp.clear()
         elif kind == "session.ended":
             # Not from inside the session's broadcast: the teardown leaves the call.
@@ -630,6 +634,11 @@ class SipGateway:
         now = asyncio.get_running_loop().time()
         for key in [key for key, cached in self._responses.items() if cached.expires_at < now]:
             del self._responses[key]
+
+
+async def _play(rtp: RtpStream, chunk: OutputChunk) -> None:
+    """Translated speech for the caller, converted to the codec at the RTP edge."""
+    rtp.play(chunk.pcm16k)
 
 
 def dialog_audio(dialog: Dialog) -> OnAudio:

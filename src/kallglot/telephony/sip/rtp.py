@@ -99,7 +99,8 @@ class RtpStream:
         self.negotiated: Negotiated | None = None
         self.jitter = JitterBuffer()
         self.dtmf_received: list[str] = []
-        self.packets_sent = 0
+        self.packets_sent = 0  # translated speech
+        self.silence_sent = 0  # silence while there was none (``silence_when_idle``)
         self._remote: tuple[str, int] | None = None
         self._on_audio: OnAudio | None = None
         self._on_dtmf: OnDtmf | None = None
@@ -142,10 +143,22 @@ class RtpStream:
             return protocol.stream
         raise RtpPortsExhausted(f"no free RTP port in {port_min}-{port_max}")
 
-    def start(self, negotiated: Negotiated, on_audio: OnAudio, on_dtmf: OnDtmf) -> None:
+    def start(
+        self,
+        negotiated: Negotiated,
+        on_audio: OnAudio,
+        on_dtmf: OnDtmf,
+        *,
+        silence_when_idle: bool = False,
+    ) -> None:
+        """Start receiving and sending; with ``silence_when_idle`` a frame of silence goes
+        out every 20 ms nothing else does, so the far end hears a stream from the answer
+        on (NAT bindings latch, RTP-timeout hang-ups and PBXes see a live call)."""
         self._on_audio = on_audio
         self._on_dtmf = on_dtmf
         self.update(negotiated)
+        if silence_when_idle:
+            self._pacer.idle = self._send_silence
         self.last_received = asyncio.get_running_loop().time()
         self._pacer.start()
         self._playout = asyncio.create_task(self._play_out(), name="rtp-playout")
@@ -249,25 +262,30 @@ class RtpStream:
         return self._pacer.queued
 
     async def _send_frame(self, payload: bytes) -> None:
-        negotiated = self.negotiated
-        if negotiated is None or self._remote is None or negotiated.on_hold:
-            return
-        samples = negotiated.clock_rate // 50
         # The pacer ran dry: the next frame starts a new talkspurt (marker bit, RFC 3551 §4.1).
         next_talkspurt = self._pacer.queued == 0
+        if self._send_packet(payload, self._talkspurt):
+            self.packets_sent += 1
+        self._talkspurt = next_talkspurt
+
+    async def _send_silence(self) -> None:
+        if self._codec is not None:
+            silence = self._codec.encode(np.zeros(self._codec.clock_rate // 50, dtype=np.int16))
+            if self._send_packet(silence, marker=False):
+                self.silence_sent += 1
+        self._talkspurt = True  # the speech after this silence starts a talkspurt
+
+    def _send_packet(self, payload: bytes, marker: bool) -> bool:
+        negotiated = self.negotiated
+        if negotiated is None or self._remote is None or negotiated.on_hold:
+            return False
         packet = RtpPacket(
-            negotiated.payload_type,
-            self._talkspurt,
-            self._sequence,
-            self._timestamp,
-            self._ssrc,
-            payload,
+            negotiated.payload_type, marker, self._sequence, self._timestamp, self._ssrc, payload
         )
         self.transport.sendto(build_rtp(packet), self._remote)
-        self.packets_sent += 1
         self._sequence = (self._sequence + 1) & 0xFFFF
-        self._timestamp = (self._timestamp + samples) & 0xFFFFFFFF
-        self._talkspurt = next_talkspurt
+        self._timestamp = (self._timestamp + negotiated.clock_rate // 50) & 0xFFFFFFFF
+        return True
 
     async def close(self) -> None:
         """Idempotent; the socket is closed first, so even a cancelled close frees it."""

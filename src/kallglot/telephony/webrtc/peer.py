@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import Coroutine
@@ -27,6 +26,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from kallglot.core.errors import ConflictError, ValidationFailedError
 from kallglot.core.settings import IceServer, Settings
 from kallglot.realtime.hub import RealtimeHub
+from kallglot.realtime.player import OutputChunk
 from kallglot.realtime.protocol import AudioEncoding, Party, ProtocolError
 from kallglot.speech.audio import SAMPLE_RATE
 from kallglot.telephony.leg import Leg
@@ -145,13 +145,15 @@ class WebRtcLeg:
     async def on_event(self, message: dict[str, Any]) -> None:
         """The session's events for this leg: translated speech, barge-in, the end."""
         kind = message["type"]
-        if kind == "audio.output":
-            self.outbound.push(base64.b64decode(message["audio"]["payload"]))
-        elif kind == "audio.clear" and message.get("listener") == self.speaker.value:
+        if kind == "audio.clear" and message.get("listener") == self.speaker.value:
             dropped = self.outbound.clear()
             logger.info("barge-in: dropped %.2f s of translated speech", dropped)
         elif kind == "session.ended":
             self.close_soon()
+
+    async def on_audio(self, chunk: OutputChunk) -> None:
+        """The translated speech meant for this party (16 kHz PCM), resampled by the track."""
+        self.outbound.push(chunk.pcm16k)
 
     # Life cycle ---------------------------------------------------------------------------
     async def _on_connection_state(self) -> None:
@@ -225,7 +227,13 @@ class WebRtcLegs:
         peer = WebRtcLeg(self, session_id, speaker)
         try:
             peer.leg = await Leg.open(
-                hub, session_id, token, speaker, peer.on_event, AudioEncoding.PCM_S16LE
+                hub,
+                session_id,
+                token,
+                speaker,
+                peer.on_event,
+                AudioEncoding.PCM_S16LE,
+                peer.on_audio,
             )
             if peer.key in self._legs:
                 raise ConflictError(

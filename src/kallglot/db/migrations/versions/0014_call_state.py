@@ -1,4 +1,4 @@
-"""call state: per-leg stream tokens, call records' end reason
+"""call state: per-leg stream tokens, call records' end reason, language hints
 
 Revision ID: 0014
 Revises: 0012
@@ -42,9 +42,13 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("call_records", schema=None) as batch_op:
         batch_op.add_column(sa.Column("end_reason", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("call_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("source_language_is_hint", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("call_sessions", schema=None) as batch_op:
+        batch_op.drop_column("source_language_is_hint")
     with op.batch_alter_table("call_records", schema=None) as batch_op:
         batch_op.drop_column("end_reason")
     with op.batch_alter_table("call_session_tokens", schema=None) as batch_op:
