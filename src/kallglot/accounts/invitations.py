@@ -19,6 +19,7 @@ from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import Invitation, Membership, Organization, User
 from kallglot.accounts.organizations import (
     add_member,
+    check_grant,
     create_user,
     find_user_by_email,
     normalise_email,
@@ -32,7 +33,6 @@ from kallglot.core.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
-    PermissionDeniedError,
     ValidationFailedError,
 )
 from kallglot.core.ids import new_id
@@ -52,8 +52,7 @@ class IssuedInvitation:
 def invite(
     db: Session, settings: Settings, principal: Principal, *, email: str, role: Role
 ) -> IssuedInvitation:
-    if role is Role.OWNER and principal.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can invite an owner.", param="role")
+    check_grant(principal, role)
     email = normalise_email(email)
     existing_user = find_user_by_email(db, email)
     if existing_user is not None and db.scalar(
@@ -103,6 +102,7 @@ def invite(
                 f"Accept within 7 days:\n{link}\n\n"
                 "If you did not expect this, ignore this message.\n"
             ),
+            organization_id=principal.organization_id,
         ),
     )
     audit.record(

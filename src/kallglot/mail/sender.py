@@ -24,12 +24,15 @@ class Mail:
     to: str
     subject: str
     body: str
+    # The organization the mail is sent for; ``None`` for mail about the account itself.
+    organization_id: str | None = None
 
 
 def send(db: Session, settings: Settings, mail: Mail) -> OutboxMessage:
     """Send ``mail`` (SMTP if configured) and keep a record of it in the outbox table."""
     message = OutboxMessage(
         id=new_id("msg"),
+        organization_id=mail.organization_id,
         to_address=mail.to,
         subject=mail.subject[:300],
         body=mail.body,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
 from kallglot.accounts.models import (
     AuthSession,
@@ -13,7 +13,13 @@ from kallglot.accounts.models import (
     WebAuthnCredential,
 )
 from kallglot.mail.models import OutboxMessage
-from kallglot.privacy.subjects import Erased, Exported, StoreContext, subject_store
+from kallglot.privacy.subjects import (
+    Erased,
+    Exported,
+    StoreContext,
+    organization_user_by_email,
+    subject_store,
+)
 
 ERASED_NAME = "Erased user"
 # Not an argon2 hash: no password ever verifies against it.
@@ -25,12 +31,36 @@ def _user(context: StoreContext) -> User | None:
     if subject.user_id is not None:
         return context.session.get(User, subject.user_id)
     if subject.email is not None:
-        return context.session.scalar(select(User).where(func.lower(User.email) == subject.email))
+        return organization_user_by_email(context.session, subject.organization_id, subject.email)
     return None
 
 
 def _email(context: StoreContext, user: User | None) -> str | None:
     return user.email.lower() if user is not None else context.subject.email
+
+
+def _member_elsewhere(context: StoreContext, user: User | None) -> bool:
+    if user is None:
+        return False
+    return bool(
+        context.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(
+                Membership.user_id == user.id,
+                Membership.organization_id != context.subject.organization_id,
+            )
+        )
+    )
+
+
+def _mail(context: StoreContext, user: User | None, email: str) -> ColumnElement[bool]:
+    """The organization's own mail to the address; mail about the account itself (no
+    organization) only when the account belongs to no other organization."""
+    ours = OutboxMessage.organization_id == context.subject.organization_id
+    if user is not None and not _member_elsewhere(context, user):
+        ours = or_(ours, OutboxMessage.organization_id.is_(None))
+    return and_(ours, func.lower(OutboxMessage.to_address) == email)
 
 
 @subject_store("accounts")
@@ -75,9 +105,7 @@ class AccountStore:
                     }
                 )
         if email is not None:
-            for message in db.scalars(
-                select(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
-            ):
+            for message in db.scalars(select(OutboxMessage).where(_mail(context, user, email))):
                 out.records.append(
                     {
                         "kind": "mail",
@@ -102,11 +130,7 @@ class AccountStore:
                     )
                 )
             )
-            removed += _count(
-                db.execute(
-                    delete(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
-                )
-            )
+            removed += _count(db.execute(delete(OutboxMessage).where(_mail(context, user, email))))
         if user is None:
             return Erased(removed=removed)
         for table in (Membership, AuthSession):
