@@ -6,11 +6,11 @@ import io
 import zipfile
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kallglot.accounts.models import Invitation
 from kallglot.accounts.permissions import Role
-from kallglot.mail.models import OutboxMessage
+from tests.accounts.mail_helpers import mails_to
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 
@@ -30,15 +30,7 @@ def _execute(client: TestClient, body: dict[str, str]) -> dict[str, object]:
 
 
 def _mails_to(database: MigratedDatabase, address: str) -> int:
-    with database.sessions() as db:
-        return (
-            db.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.to_address == address)
-            )
-            or 0
-        )
+    return len(mails_to(database, address))
 
 
 def test_an_organization_cannot_open_a_request_about_another_organizations_user(

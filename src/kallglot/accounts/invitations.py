@@ -26,7 +26,7 @@ from kallglot.accounts.organizations import (
 )
 from kallglot.accounts.permissions import Role
 from kallglot.accounts.principal import Principal
-from kallglot.accounts.tokens import digest, new_secret
+from kallglot.accounts.tokens import digest
 from kallglot.audit import AuditContext, SystemActor
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import (
@@ -76,9 +76,12 @@ def invite(
         )
         .values(revoked_at=now)
     )
-    token = new_secret(TOKEN_PREFIX)
+    # The link's token is computed, never stored: the outbox keeps only where it goes.
+    invitation_id = new_id("inv")
+    secret_ref = f"invitation:{invitation_id}"
+    token = TOKEN_PREFIX + mail.mailed_secret(db, secret_ref)
     invitation = Invitation(
-        id=new_id("inv"),
+        id=invitation_id,
         organization_id=principal.organization_id,
         email=email,
         role=str(role),
@@ -90,7 +93,7 @@ def invite(
     db.flush()
     organization = db.get(Organization, principal.organization_id)
     assert organization is not None
-    link = f"{settings.public_base_url}/invitations/accept#token={token}"
+    link = f"{settings.public_base_url}/invitations/accept#token={TOKEN_PREFIX}{mail.SECRET}"
     mail.send(
         db,
         settings,
@@ -103,6 +106,7 @@ def invite(
                 "If you did not expect this, ignore this message.\n"
             ),
             organization_id=principal.organization_id,
+            secret_ref=secret_ref,
         ),
     )
     audit.record(

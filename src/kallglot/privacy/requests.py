@@ -48,6 +48,7 @@ from kallglot.crypto import (
 )
 from kallglot.db.engine import transaction
 from kallglot.mail import sender as mail
+from kallglot.mail.secrets import CODE, SECRET, mailed_secret
 from kallglot.privacy.erasure_ledger import ErasureEntry, ErasureLedger
 from kallglot.privacy.models import ProcessingLimit, SubjectRequest
 from kallglot.privacy.retention import active_legal_holds, place_legal_hold
@@ -207,9 +208,11 @@ def send_code(session: Session, settings: Settings, request: SubjectRequest, act
             "organization (attest)",
             param="subject",
         )
-    code = f"{secrets.randbelow(10**6):06d}"
-    request.code_hash = _code_digest(request, code)
+    # The code is computed from a reference, never stored (the outbox keeps the reference).
     request.code_expires_at = utcnow() + CODE_TTL
+    secret_ref = f"{CODE}privacy_request:{request.id}:{request.code_expires_at.isoformat()}"
+    code = mailed_secret(session, secret_ref)
+    request.code_hash = _code_digest(request, code)
     request.code_attempts = 0
     request.status = RequestStatus.VERIFYING.value
     mail.send(
@@ -218,8 +221,9 @@ def send_code(session: Session, settings: Settings, request: SubjectRequest, act
         mail.Mail(
             to=subject_value(session, request) or "",
             subject="Your privacy request verification code",
-            body=f"Your code is {code}. It expires in 30 minutes.",
+            body=f"Your code is {SECRET}. It expires in 30 minutes.",
             organization_id=request.organization_id,
+            secret_ref=secret_ref,
         ),
     )
     _audit(session, actor, request, "code_sent")

@@ -12,6 +12,7 @@ from kallglot.accounts.models import (
     User,
     WebAuthnCredential,
 )
+from kallglot.mail import address_hash, read
 from kallglot.mail.models import OutboxMessage
 from kallglot.privacy.subjects import (
     Erased,
@@ -57,10 +58,18 @@ def _member_elsewhere(context: StoreContext, user: User | None) -> bool:
 def _mail(context: StoreContext, user: User | None, email: str) -> ColumnElement[bool]:
     """The organization's own mail to the address; mail about the account itself (no
     organization) only when the account belongs to no other organization."""
-    ours = OutboxMessage.organization_id == context.subject.organization_id
+    db, org_id = context.session, context.subject.organization_id
+    ours = and_(
+        OutboxMessage.organization_id == org_id,
+        OutboxMessage.to_hash == address_hash(db, org_id, email),
+    )
     if user is not None and not _member_elsewhere(context, user):
-        ours = or_(ours, OutboxMessage.organization_id.is_(None))
-    return and_(ours, func.lower(OutboxMessage.to_address) == email)
+        about_account = and_(
+            OutboxMessage.organization_id.is_(None),
+            OutboxMessage.to_hash == address_hash(db, None, email),
+        )
+        ours = or_(ours, about_account)
+    return ours
 
 
 @subject_store("accounts")
@@ -106,12 +115,13 @@ class AccountStore:
                 )
         if email is not None:
             for message in db.scalars(select(OutboxMessage).where(_mail(context, user, email))):
+                sent = read(db, message, with_secret=False)
                 out.records.append(
                     {
                         "kind": "mail",
-                        "to": message.to_address,
-                        "subject": message.subject,
-                        "body": message.body,
+                        "to": sent.to,
+                        "subject": sent.subject,
+                        "body": sent.body,
                         "created_at": message.created_at.isoformat(),
                     }
                 )

@@ -1,0 +1,93 @@
+"""The mail outbox never holds a live secret nor an address in clear (issue 20, finding 5):
+reading the database is not enough to take over an account."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import FromClause, update
+
+from kallglot import mail
+from kallglot.accounts.permissions import Role
+from kallglot.core.clock import utcnow
+from kallglot.db.engine import transaction
+from kallglot.db.registry import metadata
+from kallglot.mail.models import OutboxMessage
+from kallglot.mail.sender import SENT_BODY_RETENTION, purge_sent_bodies
+from tests.accounts.mail_helpers import last_mail_to, token_in
+from tests.conftest import MigratedDatabase
+from tests.factories import Identity
+from tests.privacy.test_subject_requests import raw_bytes
+
+
+def raw_database(database: MigratedDatabase, tmp_path: Path) -> bytes:
+    """The bytes at rest: SQLite's files, or on PostgreSQL every table dumped."""
+    if database.backend == "sqlite":
+        return raw_bytes(database, tmp_path / "no-blobs")
+    return table_dump(database, *metadata.sorted_tables)
+
+
+def table_dump(database: MigratedDatabase, *tables: FromClause) -> bytes:
+    with database.engine.connect() as connection:
+        return "\n".join(
+            repr(row) for table in tables for row in connection.execute(table.select())
+        ).encode()
+
+
+def test_reset_and_invitation_links_and_codes_are_not_in_the_database(
+    identity: Identity, database: MigratedDatabase, tmp_path: Path
+) -> None:
+    org = identity.organization()
+    owner = identity.client_as(Role.OWNER, org)
+    user = identity.user(org, Role.AGENT)
+    invitee, outsider = "invitee-5b1@example.com", "outsider-5b1@example.com"
+    assert (
+        owner.post("/v1/invitations", json={"email": invitee, "role": "agent"}).status_code == 201
+    )
+    reset = identity.client().post("/v1/auth/password-reset", json={"email": user.email})
+    assert reset.status_code in (200, 202, 204), reset.text
+    request = owner.post("/v1/privacy/requests", json={"type": "access", "email": outsider})
+    sent = owner.post(f"/v1/privacy/requests/{request.json()['id']}/send-code")
+    assert sent.status_code == 200, sent.text
+
+    invitation_token = token_in(last_mail_to(database, invitee))
+    reset_token = token_in(last_mail_to(database, user.email))
+    code = (last_mail_to(database, outsider).body or "").split()[3].rstrip(".")
+    assert len(code) == 6 and code.isdigit()
+
+    everything = raw_database(database, tmp_path)
+    for secret in (invitation_token, reset_token, invitation_token.removeprefix("inv_")):
+        assert secret.encode() not in everything
+    outbox = table_dump(database, OutboxMessage.__table__)
+    for address in (invitee, outsider, user.email):
+        assert address.encode() not in outbox
+    assert f"code is {code}".encode() not in everything
+
+    # What was mailed works: the link's token signs the invitee up, the code verifies.
+    accepted = identity.client().post(
+        "/v1/invitations/accept",
+        json={"token": invitation_token, "name": "Ina Vitee", "password": "x" * 16 + "A1!"},
+    )
+    assert accepted.status_code == 201, accepted.text
+    verified = owner.post(
+        f"/v1/privacy/requests/{request.json()['id']}/verify", json={"code": code}
+    )
+    assert verified.status_code == 200, verified.text
+
+
+def test_bodies_of_delivered_mail_are_dropped_after_the_retention(
+    identity: Identity, database: MigratedDatabase
+) -> None:
+    with transaction(database.sessions) as db:
+        old = mail.send(db, identity.settings, mail.Mail("a@example.com", "Old", "old body"))
+        waiting = mail.send(db, identity.settings, mail.Mail("b@example.com", "New", "new body"))
+        db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == old.id)
+            .values(status="sent", sent_at=utcnow() - SENT_BODY_RETENTION - timedelta(hours=1))
+        )
+        assert purge_sent_bodies(db) == 1
+    assert last_mail_to(database, "a@example.com").body is None
+    assert last_mail_to(database, "b@example.com").body == "new body"
+    assert waiting.status == "outbox"
