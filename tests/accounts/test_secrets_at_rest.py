@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import FromClause, update
 
 from kallglot import mail
+from kallglot.accounts.models import User
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
+from kallglot.db import migrate
 from kallglot.db.engine import transaction
 from kallglot.db.registry import metadata
 from kallglot.mail.models import OutboxMessage
@@ -91,3 +94,49 @@ def test_bodies_of_delivered_mail_are_dropped_after_the_retention(
     assert last_mail_to(database, "a@example.com").body is None
     assert last_mail_to(database, "b@example.com").body == "new body"
     assert waiting.status == "outbox"
+
+
+def test_totp_secrets_are_not_in_the_database(
+    identity: Identity, database: MigratedDatabase, tmp_path: Path
+) -> None:
+    org = identity.organization()
+    with_mfa = identity.user(org, Role.AGENT, mfa=True)
+    client = identity.login(with_mfa)  # the second factor still verifies
+    setting_up = identity.login(identity.user(org, Role.AGENT))
+    pending = setting_up.post("/v1/auth/mfa/totp/setup")
+    assert pending.status_code == 200, pending.text
+    assert client.get("/v1/auth/me").status_code == 200
+
+    everything = raw_database(database, tmp_path)
+    assert with_mfa.totp_secret is not None
+    for secret in (with_mfa.totp_secret, pending.json()["secret"]):
+        assert secret.encode() not in everything
+
+
+def test_the_migration_encrypts_existing_totp_secrets(database: MigratedDatabase) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    migrate.downgrade(database.url, "0012")
+    users = sa.table(
+        "users",
+        *(sa.column(name) for name in ("id", "email", "name", "password_hash")),
+        *(sa.column(name) for name in ("password_changed_at", "is_active", "created_at")),
+        sa.column("totp_secret"),
+    )
+    now = utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(
+            sa.insert(users).values(
+                id="usr_legacytotp",
+                email="legacy@example.com",
+                name="Legacy",
+                password_hash="!",
+                password_changed_at=now,
+                is_active=True,
+                created_at=now,
+                totp_secret=secret,
+            )
+        )
+    migrate.upgrade(database.url)
+    assert secret.encode() not in table_dump(database, User.__table__)
+    with database.sessions() as db:
+        assert db.get_one(User, "usr_legacytotp").totp_secret == secret

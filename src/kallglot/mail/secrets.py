@@ -15,14 +15,11 @@ import base64
 
 from sqlalchemy.orm import Session
 
-from kallglot.crypto import lookup_hash
+from kallglot.crypto import PLATFORM_SCOPE, lookup_hash
 
 SECRET = "[[secret]]"  # noqa: S105 (where the secret goes, not a secret)
 # A reference starting with this yields a six-digit code rather than a 256-bit token.
 CODE = "code:"
-# Mail about an account (no organization) is encrypted under this scope's data key; the
-# mailed secrets are derived from it too.
-PLATFORM_SCOPE = "platform"
 
 
 def mailed_secret(db: Session, ref: str) -> str:

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
-from kallglot.crypto import decrypt_text, email_lookup_hash, encrypt_field
+from kallglot.crypto import PLATFORM_SCOPE, decrypt_text, email_lookup_hash, encrypt_field
 from kallglot.mail.models import OutboxMessage
-from kallglot.mail.secrets import PLATFORM_SCOPE, render
+from kallglot.mail.secrets import render
 
 logger = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 15

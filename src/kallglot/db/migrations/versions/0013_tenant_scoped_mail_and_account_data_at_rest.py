@@ -7,6 +7,9 @@ Create Date: 2026-12-04 16:40:00
 The outbox keeps its recipient and body encrypted and never a live secret. Rows written before
 held both in clear (working reset and invitation links among them) and cannot be encrypted
 here, where no key is at hand: they are deleted — ask for a new link.
+
+Users' TOTP secrets move into encrypted columns, sealed with the keyring of the environment
+that runs the migration (``kallglot db upgrade`` with this installation's settings).
 """
 
 from __future__ import annotations
@@ -19,8 +22,46 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
+TOTP = ("totp_secret", "totp_pending_secret")
+
+
+def _reseal_totp(*, seal: bool) -> None:
+    """Encrypt (upgrade) or decrypt (downgrade) the TOTP secrets of existing users."""
+    from sqlalchemy.orm import Session
+
+    from kallglot.crypto import PLATFORM_SCOPE, decrypt_text, encrypt_field
+
+    bind = op.get_bind()
+    source, target = ("", "_encrypted") if seal else ("_encrypted", "")
+    users = sa.table(
+        "users", sa.column("id"), *(sa.column(c + s) for c in TOTP for s in ("", "_encrypted"))
+    )
+    rows = bind.execute(sa.select(users.c.id, *(users.c[c + source] for c in TOTP))).all()
+    with Session(bind=bind) as session:
+        for row in rows:
+            values: dict[str, object] = {}
+            for column, value in zip(TOTP, row[1:], strict=True):
+                if value is None:
+                    values[column + target] = None
+                elif seal:
+                    values[column + target] = encrypt_field(
+                        session, PLATFORM_SCOPE, "users", row.id, column, value
+                    )
+                else:
+                    values[column + target] = decrypt_text(session, "users", row.id, column, value)
+            if any(value is not None for value in values.values()):
+                session.execute(sa.update(users).where(users.c.id == row.id).values(**values))
+        session.flush()
+
 
 def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        for column in TOTP:
+            batch_op.add_column(sa.Column(f"{column}_encrypted", sa.LargeBinary(), nullable=True))
+    _reseal_totp(seal=True)
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        for column in TOTP:
+            batch_op.drop_column(column)
     op.execute(sa.text("DELETE FROM mail_outbox"))
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("organization_id", sa.String(length=40), nullable=True))
@@ -58,3 +99,10 @@ def downgrade() -> None:
         batch_op.drop_column("to_hash")
         batch_op.drop_column("to_encrypted")
         batch_op.drop_column("organization_id")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        for column in TOTP:
+            batch_op.add_column(sa.Column(column, sa.String(length=64), nullable=True))
+    _reseal_totp(seal=False)
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        for column in TOTP:
+            batch_op.drop_column(f"{column}_encrypted")
