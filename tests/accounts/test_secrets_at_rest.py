@@ -11,6 +11,7 @@ from sqlalchemy import FromClause, update
 
 from kallglot import mail
 from kallglot.accounts.models import User
+from kallglot.accounts.organizations import create_user
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
 from kallglot.db import migrate
@@ -96,10 +97,23 @@ def test_bodies_of_delivered_mail_are_dropped_after_the_retention(
     assert waiting.status == "outbox"
 
 
-def test_totp_secrets_are_not_in_the_database(
+def test_totp_secrets_and_phone_numbers_are_not_in_the_database(
     identity: Identity, database: MigratedDatabase, tmp_path: Path
 ) -> None:
     org = identity.organization()
+    phone = "+4915112345678"
+    with transaction(database.sessions) as db:
+        user_id = create_user(
+            db,
+            identity.settings,
+            email="phoned@example.com",
+            name="Phoned",
+            password="x" * 20,
+            phone_number=phone,
+            check_rules=False,
+        ).id
+    with database.sessions() as db:
+        assert db.get_one(User, user_id).phone_number == phone
     with_mfa = identity.user(org, Role.AGENT, mfa=True)
     client = identity.login(with_mfa)  # the second factor still verifies
     setting_up = identity.login(identity.user(org, Role.AGENT))
@@ -109,18 +123,21 @@ def test_totp_secrets_are_not_in_the_database(
 
     everything = raw_database(database, tmp_path)
     assert with_mfa.totp_secret is not None
-    for secret in (with_mfa.totp_secret, pending.json()["secret"]):
+    for secret in (with_mfa.totp_secret, pending.json()["secret"], phone):
         assert secret.encode() not in everything
 
 
-def test_the_migration_encrypts_existing_totp_secrets(database: MigratedDatabase) -> None:
-    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+def test_the_migration_encrypts_existing_totp_secrets_and_phone_numbers(
+    database: MigratedDatabase,
+) -> None:
+    secret, phone = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "+4915199887766"
     migrate.downgrade(database.url, "0012")
     users = sa.table(
         "users",
         *(sa.column(name) for name in ("id", "email", "name", "password_hash")),
         *(sa.column(name) for name in ("password_changed_at", "is_active", "created_at")),
         sa.column("totp_secret"),
+        sa.column("phone_number"),
     )
     now = utcnow()
     with database.engine.begin() as connection:
@@ -134,9 +151,12 @@ def test_the_migration_encrypts_existing_totp_secrets(database: MigratedDatabase
                 is_active=True,
                 created_at=now,
                 totp_secret=secret,
+                phone_number=phone,
             )
         )
     migrate.upgrade(database.url)
-    assert secret.encode() not in table_dump(database, User.__table__)
+    dump = table_dump(database, User.__table__)
+    assert secret.encode() not in dump and phone.encode() not in dump
     with database.sessions() as db:
-        assert db.get_one(User, "usr_legacytotp").totp_secret == secret
+        legacy = db.get_one(User, "usr_legacytotp")
+        assert (legacy.totp_secret, legacy.phone_number) == (secret, phone)

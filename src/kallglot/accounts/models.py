@@ -37,7 +37,9 @@ class User(IdMixin, TimestampMixin, Base):
 
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone_number: Mapped[str | None] = mapped_column(String(32))
+    # Encrypted under the platform data key, bound to the row: read and set ``phone_number``.
+    phone_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_number = EncryptedAttribute("phone_number_encrypted")
     password_hash: Mapped[str] = mapped_column(String(255))
     password_changed_at: Mapped[datetime]
     is_active: Mapped[bool] = mapped_column(default=True)

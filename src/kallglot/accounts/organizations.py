@@ -60,11 +60,11 @@ def create_user(
         id=new_id("usr"),
         email=email,
         name=name,
-        phone_number=phone_number,
         password_hash=passwords.hash_password(settings, password),
         password_changed_at=utcnow(),
     )
     db.add(user)
+    user.phone_number = phone_number  # encrypted: needs the user in the session
     try:
         with db.begin_nested():
             db.flush()

@@ -8,8 +8,9 @@ The outbox keeps its recipient and body encrypted and never a live secret. Rows 
 held both in clear (working reset and invitation links among them) and cannot be encrypted
 here, where no key is at hand: they are deleted — ask for a new link.
 
-Users' TOTP secrets move into encrypted columns, sealed with the keyring of the environment
-that runs the migration (``kallglot db upgrade`` with this installation's settings).
+Users' TOTP secrets and phone numbers move into encrypted columns, sealed with the keyring of
+the environment that runs the migration (``kallglot db upgrade`` with this installation's
+settings).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-TOTP = ("totp_secret", "totp_pending_secret")
+# The users' columns that move into encrypted ones, with their former length.
+USER_SECRETS = {"totp_secret": 64, "totp_pending_secret": 64, "phone_number": 32}
 
 
-def _reseal_totp(*, seal: bool) -> None:
-    """Encrypt (upgrade) or decrypt (downgrade) the TOTP secrets of existing users."""
+def _reseal_users(*, seal: bool) -> None:
+    """Encrypt (upgrade) or decrypt (downgrade) the TOTP secrets and phone numbers of users."""
     from sqlalchemy.orm import Session
 
     from kallglot.crypto import PLATFORM_SCOPE, decrypt_text, encrypt_field
@@ -34,13 +36,15 @@ def _reseal_totp(*, seal: bool) -> None:
     bind = op.get_bind()
     source, target = ("", "_encrypted") if seal else ("_encrypted", "")
     users = sa.table(
-        "users", sa.column("id"), *(sa.column(c + s) for c in TOTP for s in ("", "_encrypted"))
+        "users",
+        sa.column("id"),
+        *(sa.column(c + s) for c in USER_SECRETS for s in ("", "_encrypted")),
     )
-    rows = bind.execute(sa.select(users.c.id, *(users.c[c + source] for c in TOTP))).all()
+    rows = bind.execute(sa.select(users.c.id, *(users.c[c + source] for c in USER_SECRETS))).all()
     with Session(bind=bind) as session:
         for row in rows:
             values: dict[str, object] = {}
-            for column, value in zip(TOTP, row[1:], strict=True):
+            for column, value in zip(USER_SECRETS, row[1:], strict=True):
                 if value is None:
                     values[column + target] = None
                 elif seal:
@@ -56,11 +60,11 @@ def _reseal_totp(*, seal: bool) -> None:
 
 def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in TOTP:
+        for column in USER_SECRETS:
             batch_op.add_column(sa.Column(f"{column}_encrypted", sa.LargeBinary(), nullable=True))
-    _reseal_totp(seal=True)
+    _reseal_users(seal=True)
     with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in TOTP:
+        for column in USER_SECRETS:
             batch_op.drop_column(column)
     op.execute(sa.text("DELETE FROM mail_outbox"))
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
@@ -100,9 +104,11 @@ def downgrade() -> None:
         batch_op.drop_column("to_encrypted")
         batch_op.drop_column("organization_id")
     with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in TOTP:
-            batch_op.add_column(sa.Column(column, sa.String(length=64), nullable=True))
-    _reseal_totp(seal=False)
+        for column in USER_SECRETS:
+            batch_op.add_column(
+                sa.Column(column, sa.String(length=USER_SECRETS[column]), nullable=True)
+            )
+    _reseal_users(seal=False)
     with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in TOTP:
+        for column in USER_SECRETS:
             batch_op.drop_column(f"{column}_encrypted")
