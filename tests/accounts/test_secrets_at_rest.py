@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import FromClause, update
 
 from kallglot import mail
-from kallglot.accounts.models import User
+from kallglot.accounts.models import Organization, User
 from kallglot.accounts.organizations import create_user
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
@@ -19,6 +19,7 @@ from kallglot.db.engine import transaction
 from kallglot.db.registry import metadata
 from kallglot.mail.models import OutboxMessage
 from kallglot.mail.sender import SENT_BODY_RETENTION, purge_sent_bodies
+from kallglot.privacy.models import LegalRequest
 from tests.accounts.mail_helpers import last_mail_to, token_in
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
@@ -121,13 +122,32 @@ def test_totp_secrets_and_phone_numbers_are_not_in_the_database(
     assert pending.status_code == 200, pending.text
     assert client.get("/v1/auth/me").status_code == 200
 
+    authority = "Landgericht Marker-31f"
+    compliance = identity.client_as(Role.COMPLIANCE, org)
+    body = {"authority": authority, "legal_basis": "StPO §100g", "scope": "calls"}
+    assert compliance.post("/v1/privacy/legal-requests", json=body).status_code == 201
+    listed = compliance.get("/v1/privacy/legal-requests").json()
+    assert [entry["authority"] for entry in listed] == [authority]
+
     everything = raw_database(database, tmp_path)
     assert with_mfa.totp_secret is not None
-    for secret in (with_mfa.totp_secret, pending.json()["secret"], phone):
+    for secret in (with_mfa.totp_secret, pending.json()["secret"], phone, authority):
         assert secret.encode() not in everything
 
 
-def test_the_migration_encrypts_existing_totp_secrets_and_phone_numbers(
+LEGAL_COLUMNS = (
+    "id",
+    "organization_id",
+    "authority",
+    "legal_basis",
+    "received_at",
+    "decision",
+    "details",
+    "created_at",
+)
+
+
+def test_the_migration_encrypts_existing_secrets_phone_numbers_and_authorities(
     database: MigratedDatabase,
 ) -> None:
     secret, phone = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "+4915199887766"
@@ -154,9 +174,30 @@ def test_the_migration_encrypts_existing_totp_secrets_and_phone_numbers(
                 phone_number=phone,
             )
         )
+    authority = "Staatsanwaltschaft Marker-9d2"
+    with database.engine.begin() as connection:
+        connection.execute(
+            sa.insert(Organization.__table__).values(
+                id="org_legacy", name="Legacy", slug="legacy-9d2", created_at=now
+            )
+        )
+        connection.execute(
+            sa.insert(sa.table("legal_requests", *map(sa.column, LEGAL_COLUMNS))).values(
+                id="lreq_legacy",
+                organization_id="org_legacy",
+                authority=authority,
+                legal_basis="StPO",
+                received_at=now,
+                decision="pending",
+                details=b"sealed elsewhere",
+                created_at=now,
+            )
+        )
     migrate.upgrade(database.url)
-    dump = table_dump(database, User.__table__)
-    assert secret.encode() not in dump and phone.encode() not in dump
+    dump = table_dump(database, User.__table__, LegalRequest.__table__)
+    for value in (secret, phone, authority):
+        assert value.encode() not in dump
     with database.sessions() as db:
         legacy = db.get_one(User, "usr_legacytotp")
         assert (legacy.totp_secret, legacy.phone_number) == (secret, phone)
+        assert db.get_one(LegalRequest, "lreq_legacy").authority == authority

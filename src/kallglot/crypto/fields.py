@@ -137,14 +137,21 @@ def email_lookup_hash(
 
 class EncryptedAttribute:
     """A model attribute kept encrypted in another mapped column (``stored``), bound to the
-    row (table, id, attribute name), under the data key of ``scope``.
+    row (table, id, attribute name), under the data key of ``scope`` — or, with
+    ``organization_attribute``, of the organization the row names there.
 
     ``user.totp_secret = secret`` encrypts, ``user.totp_secret`` decrypts; both need the object
     to be in a session (the data key is read through it).
     """
 
-    def __init__(self, stored: str, *, scope: str = PLATFORM_SCOPE) -> None:
-        self.stored, self.scope = stored, scope
+    def __init__(
+        self,
+        stored: str,
+        *,
+        scope: str = PLATFORM_SCOPE,
+        organization_attribute: str | None = None,
+    ) -> None:
+        self.stored, self.scope, self.organization_attribute = stored, scope, organization_attribute
         self.name = self.table = ""
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
@@ -167,9 +174,14 @@ class EncryptedAttribute:
     def __set__(self, obj: object, value: str | None) -> None:
         sealed = None
         if value is not None:
-            sealed = encrypt_field(
-                _session_of(obj), self.scope, self.table, _row_id(obj), self.name, value
-            )
+            scope = self.scope
+            if self.organization_attribute is not None:
+                scope = str(getattr(obj, self.organization_attribute))
+            session = _session_of(obj)
+            # A new row waits in the session without its sealed value: flushing it while the
+            # data key is read would insert it with that column still empty.
+            with session.no_autoflush:
+                sealed = encrypt_field(session, scope, self.table, _row_id(obj), self.name, value)
         setattr(obj, self.stored, sealed)
 
 

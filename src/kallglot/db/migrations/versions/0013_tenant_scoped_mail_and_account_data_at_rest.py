@@ -23,49 +23,75 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-# The users' columns that move into encrypted ones, with their former length.
+# Columns that move into encrypted ones (``<name>_encrypted``), with their former length, and
+# whose data key seals them: the platform's, or that of the organization the row names.
 USER_SECRETS = {"totp_secret": 64, "totp_pending_secret": 64, "phone_number": 32}
+LEGAL_SECRETS = {"authority": 200}
 
 
-def _reseal_users(*, seal: bool) -> None:
-    """Encrypt (upgrade) or decrypt (downgrade) the TOTP secrets and phone numbers of users."""
+def _reseal(table: str, columns: dict[str, int], *, seal: bool, organization: bool) -> None:
+    """Encrypt (upgrade) or decrypt (downgrade) the values of existing rows."""
     from sqlalchemy.orm import Session
 
     from kallglot.crypto import PLATFORM_SCOPE, decrypt_text, encrypt_field
 
     bind = op.get_bind()
     source, target = ("", "_encrypted") if seal else ("_encrypted", "")
-    users = sa.table(
-        "users",
+    rows_table = sa.table(
+        table,
         sa.column("id"),
-        *(sa.column(c + s) for c in USER_SECRETS for s in ("", "_encrypted")),
+        *([sa.column("organization_id")] if organization else []),
+        *(sa.column(c + s) for c in columns for s in ("", "_encrypted")),
     )
-    rows = bind.execute(sa.select(users.c.id, *(users.c[c + source] for c in USER_SECRETS))).all()
+    scope_column = rows_table.c.organization_id if organization else sa.literal(PLATFORM_SCOPE)
+    selected = sa.select(
+        rows_table.c.id, scope_column, *(rows_table.c[c + source] for c in columns)
+    )
     with Session(bind=bind) as session:
-        for row in rows:
+        for row in bind.execute(selected).all():
+            row_id, scope = row[0], row[1]
             values: dict[str, object] = {}
-            for column, value in zip(USER_SECRETS, row[1:], strict=True):
+            for column, value in zip(columns, row[2:], strict=True):
                 if value is None:
                     values[column + target] = None
                 elif seal:
                     values[column + target] = encrypt_field(
-                        session, PLATFORM_SCOPE, "users", row.id, column, value
+                        session, scope, table, row_id, column, value
                     )
                 else:
-                    values[column + target] = decrypt_text(session, "users", row.id, column, value)
+                    values[column + target] = decrypt_text(session, table, row_id, column, value)
             if any(value is not None for value in values.values()):
-                session.execute(sa.update(users).where(users.c.id == row.id).values(**values))
+                session.execute(
+                    sa.update(rows_table).where(rows_table.c.id == row_id).values(**values)
+                )
         session.flush()
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in USER_SECRETS:
+def _encrypt_columns(table: str, columns: dict[str, int], *, organization: bool) -> None:
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
             batch_op.add_column(sa.Column(f"{column}_encrypted", sa.LargeBinary(), nullable=True))
-    _reseal_users(seal=True)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in USER_SECRETS:
+    _reseal(table, columns, seal=True, organization=organization)
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
             batch_op.drop_column(column)
+
+
+def _decrypt_columns(table: str, columns: dict[str, int], *, organization: bool) -> None:
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column, length in columns.items():
+            batch_op.add_column(sa.Column(column, sa.String(length=length), nullable=True))
+    _reseal(table, columns, seal=False, organization=organization)
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
+            batch_op.drop_column(f"{column}_encrypted")
+
+
+def upgrade() -> None:
+    _encrypt_columns("users", USER_SECRETS, organization=False)
+    _encrypt_columns("legal_requests", LEGAL_SECRETS, organization=True)
+    with op.batch_alter_table("legal_requests", schema=None) as batch_op:
+        batch_op.alter_column("authority_encrypted", existing_type=sa.LargeBinary(), nullable=False)
     op.execute(sa.text("DELETE FROM mail_outbox"))
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("organization_id", sa.String(length=40), nullable=True))
@@ -103,12 +129,7 @@ def downgrade() -> None:
         batch_op.drop_column("to_hash")
         batch_op.drop_column("to_encrypted")
         batch_op.drop_column("organization_id")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in USER_SECRETS:
-            batch_op.add_column(
-                sa.Column(column, sa.String(length=USER_SECRETS[column]), nullable=True)
-            )
-    _reseal_users(seal=False)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in USER_SECRETS:
-            batch_op.drop_column(f"{column}_encrypted")
+    _decrypt_columns("users", USER_SECRETS, organization=False)
+    _decrypt_columns("legal_requests", LEGAL_SECRETS, organization=True)
+    with op.batch_alter_table("legal_requests", schema=None) as batch_op:
+        batch_op.alter_column("authority", existing_type=sa.String(length=200), nullable=False)
