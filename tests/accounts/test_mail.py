@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from kallglot import mail
 from kallglot.core.settings import Settings
+from kallglot.crypto import Keyring, install_keyring
 from kallglot.db.engine import transaction
 from tests.conftest import MigratedDatabase
 
@@ -77,10 +79,19 @@ def smtp_server() -> Iterator[TinySmtpServer]:
 def test_without_smtp_mail_goes_to_the_outbox(
     database: MigratedDatabase, settings: Settings
 ) -> None:
-    with transaction(database.sessions) as db:
-        message = mail.send(db, settings, mail.Mail("a@example.com", "Hello", "Body text"))
+    # The outbox is encrypted: the command reads it with this installation's master key.
+    install_keyring(Keyring.from_settings(settings))
+    try:
+        with transaction(database.sessions) as db:
+            message = mail.send(db, settings, mail.Mail("a@example.com", "Hello", "Body text"))
+    finally:
+        install_keyring(None)
     assert message.status == "outbox"
-    env = {**os.environ, "KALLGLOT_DATABASE_URL": database.url}
+    env = {
+        **os.environ,
+        "KALLGLOT_DATABASE_URL": database.url,
+        "KALLGLOT_MASTER_KEY": base64.b64encode(settings.master_key_bytes()).decode(),
+    }
     shown = subprocess.run(
         [sys.executable, "-m", "kallglot", "mail", "outbox"],
         env=env,
@@ -89,6 +100,7 @@ def test_without_smtp_mail_goes_to_the_outbox(
         check=False,
     )
     assert shown.returncode == 0, shown.stderr
+    assert "To: a@example.com" in shown.stdout
     assert "Subject: Hello" in shown.stdout and "Body text" in shown.stdout
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from kallglot import mail
 from kallglot.accounts.permissions import Role
 from kallglot.cli.main import app as cli
 from kallglot.core.settings import Settings
@@ -128,7 +129,7 @@ def test_the_subprocessor_list_is_public_and_owners_hear_14_days_ahead(
     entry = listing.json()["data"][0]
     assert entry["name"] == "Example Cloud GmbH"
     with database.sessions.begin() as db:
-        mails = db.scalars(select(OutboxMessage.to_address)).all()
+        mails = [mail.read(db, message).to for message in db.scalars(select(OutboxMessage))]
     assert notified == 1 and mails == [owner.email]
 
 

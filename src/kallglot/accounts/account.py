@@ -28,7 +28,7 @@ from kallglot.accounts.models import (
 )
 from kallglot.accounts.organizations import find_user_by_email
 from kallglot.accounts.principal import Principal
-from kallglot.accounts.tokens import digest, new_secret
+from kallglot.accounts.tokens import digest
 from kallglot.audit import AuditContext, SystemActor
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import (
@@ -165,16 +165,19 @@ def request_password_reset(
         user = find_user_by_email(db, email)
         if user is None or not user.is_active:
             return
-        token = new_secret()
+        # The link's token is computed, never stored: the outbox keeps only where it goes.
+        reset_id = new_id("pwr")
+        secret_ref = f"password_reset:{reset_id}"
+        token = mail.mailed_secret(db, secret_ref)
         db.add(
             PasswordResetToken(
-                id=new_id("pwr"),
+                id=reset_id,
                 user_id=user.id,
                 token_hash=digest(token),
                 expires_at=utcnow() + RESET_LIFETIME,
             )
         )
-        link = f"{settings.public_base_url}/reset-password#token={token}"
+        link = f"{settings.public_base_url}/reset-password#token={mail.SECRET}"
         mail.send(
             db,
             settings,
@@ -186,6 +189,7 @@ def request_password_reset(
                     f"To choose a new password, open this link within 30 minutes:\n{link}\n\n"
                     "If that was not you, ignore this message; your password stays as it is.\n"
                 ),
+                secret_ref=secret_ref,
             ),
         )
         audit.record(

@@ -19,20 +19,20 @@ from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import Invitation, Membership, Organization, User
 from kallglot.accounts.organizations import (
     add_member,
+    check_grant,
     create_user,
     find_user_by_email,
     normalise_email,
 )
 from kallglot.accounts.permissions import Role
 from kallglot.accounts.principal import Principal
-from kallglot.accounts.tokens import digest, new_secret
+from kallglot.accounts.tokens import digest
 from kallglot.audit import AuditContext, SystemActor
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
-    PermissionDeniedError,
     ValidationFailedError,
 )
 from kallglot.core.ids import new_id
@@ -52,8 +52,7 @@ class IssuedInvitation:
 def invite(
     db: Session, settings: Settings, principal: Principal, *, email: str, role: Role
 ) -> IssuedInvitation:
-    if role is Role.OWNER and principal.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can invite an owner.", param="role")
+    check_grant(principal, role)
     email = normalise_email(email)
     existing_user = find_user_by_email(db, email)
     if existing_user is not None and db.scalar(
@@ -77,9 +76,12 @@ def invite(
         )
         .values(revoked_at=now)
     )
-    token = new_secret(TOKEN_PREFIX)
+    # The link's token is computed, never stored: the outbox keeps only where it goes.
+    invitation_id = new_id("inv")
+    secret_ref = f"invitation:{invitation_id}"
+    token = TOKEN_PREFIX + mail.mailed_secret(db, secret_ref)
     invitation = Invitation(
-        id=new_id("inv"),
+        id=invitation_id,
         organization_id=principal.organization_id,
         email=email,
         role=str(role),
@@ -91,7 +93,7 @@ def invite(
     db.flush()
     organization = db.get(Organization, principal.organization_id)
     assert organization is not None
-    link = f"{settings.public_base_url}/invitations/accept#token={token}"
+    link = f"{settings.public_base_url}/invitations/accept#token={TOKEN_PREFIX}{mail.SECRET}"
     mail.send(
         db,
         settings,
@@ -103,6 +105,8 @@ def invite(
                 f"Accept within 7 days:\n{link}\n\n"
                 "If you did not expect this, ignore this message.\n"
             ),
+            organization_id=principal.organization_id,
+            secret_ref=secret_ref,
         ),
     )
     audit.record(

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kallglot.crypto.fields import EncryptedAttribute
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 
 ID = String(40)
@@ -36,13 +37,19 @@ class User(IdMixin, TimestampMixin, Base):
 
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone_number: Mapped[str | None] = mapped_column(String(32))
+    # Encrypted under the platform data key, bound to the row: read and set ``phone_number``.
+    phone_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_number = EncryptedAttribute("phone_number_encrypted")
     password_hash: Mapped[str] = mapped_column(String(255))
     password_changed_at: Mapped[datetime]
     is_active: Mapped[bool] = mapped_column(default=True)
-    # TOTP: the confirmed secret, a secret being set up, and the last accepted time step.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    # TOTP: the confirmed secret, a secret being set up (both encrypted under the platform data
+    # key, bound to the row: read and set ``totp_secret``/``totp_pending_secret``), and the last
+    # accepted time step.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_pending_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_secret = EncryptedAttribute("totp_secret_encrypted")
+    totp_pending_secret = EncryptedAttribute("totp_pending_secret_encrypted")
     totp_last_step: Mapped[int | None]
     # Set while the user has at least one second factor (TOTP or a WebAuthn credential).
     mfa_enabled_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from kallglot.accounts import passwords
 from kallglot.accounts import sessions as auth_sessions
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import Membership, Organization, User
-from kallglot.accounts.permissions import Role
+from kallglot.accounts.permissions import Role, may_grant
 from kallglot.accounts.principal import Principal
 from kallglot.accounts.schemas import OrganizationUpdate, SignupRequest
 from kallglot.audit import AuditContext, SystemActor
@@ -60,11 +60,11 @@ def create_user(
         id=new_id("usr"),
         email=email,
         name=name,
-        phone_number=phone_number,
         password_hash=passwords.hash_password(settings, password),
         password_changed_at=utcnow(),
     )
     db.add(user)
+    user.phone_number = phone_number  # encrypted: needs the user in the session
     try:
         with db.begin_nested():
             db.flush()
@@ -185,11 +185,19 @@ def owner_count(db: Session, organization_id: str) -> int:
     )
 
 
-def _guard_owner_change(db: Session, principal: Principal, membership: Membership) -> None:
+def check_grant(principal: Principal, role: Role) -> None:
+    """Refuse giving (or taking away) a role with a permission the caller does not hold."""
+    if not may_grant(principal.permissions, role):
+        raise PermissionDeniedError(
+            f"You cannot give or change the role '{role}': it has permissions you do not have.",
+            param="role",
+        )
+
+
+def _guard_member_change(db: Session, principal: Principal, membership: Membership) -> None:
     # Lock the organization so that two owners cannot demote each other at once.
     db.get(Organization, membership.organization_id, with_for_update=True)
-    if membership.role == Role.OWNER and principal.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can change an owner.", param="role")
+    check_grant(principal, Role(membership.role))
     if membership.role == Role.OWNER and owner_count(db, membership.organization_id) <= 1:
         raise ConflictError(
             "An organization always keeps at least one owner.", code="last_owner", param="role"
@@ -200,11 +208,12 @@ def change_role(db: Session, principal: Principal, member_id: str, role: Role) -
     membership = get_for_organization(
         db, Membership, member_id, principal.organization_id, what="member", for_update=True
     )
+    check_grant(principal, role)
+    _guard_member_change(db, principal, membership)
+    if membership.user_id == principal.actor_id:
+        raise PermissionDeniedError("Nobody changes their own role.", param="role")
     if role == membership.role:
         return membership
-    if role is Role.OWNER and principal.role is not Role.OWNER:
-        raise PermissionDeniedError("Only an owner can make someone an owner.", param="role")
-    _guard_owner_change(db, principal, membership)
     previous = membership.role
     membership.role = str(role)
     # A privilege change ends the member's sessions in this organization: they sign in anew.
@@ -223,7 +232,7 @@ def remove_member(db: Session, principal: Principal, member_id: str) -> Membersh
     membership = get_for_organization(
         db, Membership, member_id, principal.organization_id, what="member", for_update=True
     )
-    _guard_owner_change(db, principal, membership)
+    _guard_member_change(db, principal, membership)
     auth_sessions.end_for_user(db, membership.user_id, organization_id=membership.organization_id)
     db.delete(membership)
     audit.record(

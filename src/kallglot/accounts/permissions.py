@@ -147,6 +147,12 @@ def permissions_for(role: Role) -> frozenset[Permission]:
     return ROLE_PERMISSIONS[role]
 
 
+def may_grant(granter: frozenset[Permission], role: Role) -> bool:
+    """Whether someone holding ``granter`` may give (invite to, assign, take away) ``role``:
+    only a role whose every permission they hold themselves, so that no grant escalates."""
+    return Permission.MEMBERS_MANAGE in granter and ROLE_PERMISSIONS[role] <= granter
+
+
 def parse_permissions(values: list[str] | tuple[str, ...]) -> frozenset[Permission]:
     """Known permission names only; unknown names raise ``ValueError``."""
     return frozenset(Permission(value) for value in values)
@@ -158,6 +164,7 @@ __all__ = [
     "USER_ONLY_PERMISSIONS",
     "Permission",
     "Role",
+    "may_grant",
     "parse_permissions",
     "permissions_for",
 ]

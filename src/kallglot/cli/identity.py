@@ -49,6 +49,7 @@ def mail_outbox(
     limit: Annotated[int, typer.Option(help="How many messages, newest first.", min=1)] = 20,
 ) -> None:
     """Show the mail that was kept in the outbox (no SMTP configured, or SMTP refused it)."""
+    from kallglot import mail
     from kallglot.mail.models import OutboxMessage
 
     with database_transaction(settings_or_exit().effective_database_url) as session:
@@ -58,13 +59,14 @@ def mail_outbox(
         if not messages:
             typer.echo("the outbox is empty")
         for message in messages:
+            shown = mail.read(session, message)
             typer.echo(
                 f"--- {message.id}  {message.created_at:%Y-%m-%d %H:%M:%S}Z  [{message.status}]"
             )
-            typer.echo(f"To: {message.to_address}")
-            typer.echo(f"Subject: {message.subject}")
+            typer.echo(f"To: {shown.to}")
+            typer.echo(f"Subject: {shown.subject}")
             typer.echo("")
-            typer.echo(message.body)
+            typer.echo(shown.body if shown.body is not None else "(body removed after delivery)")
 
 
 def seed_demo(settings: Settings) -> None:

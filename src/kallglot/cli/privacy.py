@@ -189,17 +189,31 @@ def backup_restore(
     yes: Annotated[
         bool, typer.Option("--yes", help="Replace a database that already holds data.")
     ] = False,
+    without_erasure_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--without-erasure-ledger",
+            help="Restore although the erasure ledger is missing or older than the archive "
+            "(subjects erased since may come back; recorded in the audit log).",
+        ),
+    ] = False,
 ) -> None:
     """Restore an archive into this installation (stop the server first).
 
-    Every erasure recorded in the erasure ledger after the backup was taken is applied again.
+    Every erasure recorded in the erasure ledger after the backup was taken is applied again;
+    without a ledger at least as new as the archive the restore is refused.
     """
     from kallglot.privacy.restore import restore_backup
 
     settings = settings_or_exit()
     with reported_errors(with_code=True):
         report = restore_backup(
-            settings, installed_keyring(settings), path, overwrite=yes, progress=_progress
+            settings,
+            installed_keyring(settings),
+            path,
+            overwrite=yes,
+            without_erasure_ledger=without_erasure_ledger,
+            progress=_progress,
         )
     typer.echo(
         f"restored backup {report.manifest.backup_id}: {report.rows} rows, {report.blobs} blobs; "

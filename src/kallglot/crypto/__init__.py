@@ -6,6 +6,8 @@ Other domains use the helpers re-exported here; see ``docs/privacy.md``.
 from kallglot.crypto.blobs import BlobBackend, EncryptedBlobStore, LocalBlobBackend
 from kallglot.crypto.errors import DecryptionError, KeyDestroyedError, KeyUnavailableError
 from kallglot.crypto.fields import (
+    PLATFORM_SCOPE,
+    EncryptedAttribute,
     decrypt_field,
     decrypt_text,
     email_lookup_hash,
@@ -19,9 +21,11 @@ from kallglot.crypto.keyring import DataKeyHandle, Keyring, get_keyring, install
 from kallglot.crypto.wrapping import KeyWrapper, LocalKeyWrapper, WrappedKey
 
 __all__ = [
+    "PLATFORM_SCOPE",
     "BlobBackend",
     "DataKeyHandle",
     "DecryptionError",
+    "EncryptedAttribute",
     "EncryptedBlobStore",
     "KeyDestroyedError",
     "KeyUnavailableError",

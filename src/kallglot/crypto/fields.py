@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any, overload
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kallglot.core.errors import ValidationFailedError
 from kallglot.crypto.envelope import context_bytes, open_envelope, parse, seal
 from kallglot.crypto.keyring import Keyring, get_keyring
 
+# Data that belongs to no organization (an account's own secrets, mail about an account) is
+# encrypted under this scope's data key.
+PLATFORM_SCOPE = "platform"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 
@@ -129,3 +133,64 @@ def email_lookup_hash(
     session: Session, organization_id: str, email: str, *, keyring: Keyring | None = None
 ) -> str:
     return lookup_hash(session, organization_id, "email", normalize_email(email), keyring=keyring)
+
+
+class EncryptedAttribute:
+    """A model attribute kept encrypted in another mapped column (``stored``), bound to the
+    row (table, id, attribute name), under the data key of ``scope`` — or, with
+    ``organization_attribute``, of the organization the row names there.
+
+    ``user.totp_secret = secret`` encrypts, ``user.totp_secret`` decrypts; both need the object
+    to be in a session (the data key is read through it).
+    """
+
+    def __init__(
+        self,
+        stored: str,
+        *,
+        scope: str = PLATFORM_SCOPE,
+        organization_attribute: str | None = None,
+    ) -> None:
+        self.stored, self.scope, self.organization_attribute = stored, scope, organization_attribute
+        self.name = self.table = ""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name, self.table = name, str(owner.__tablename__)
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> EncryptedAttribute: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type[Any]) -> str | None: ...
+
+    def __get__(self, obj: object | None, owner: type[Any]) -> EncryptedAttribute | str | None:
+        if obj is None:
+            return self
+        sealed: bytes | None = getattr(obj, self.stored)
+        if sealed is None:
+            return None
+        return decrypt_text(_session_of(obj), self.table, _row_id(obj), self.name, sealed)
+
+    def __set__(self, obj: object, value: str | None) -> None:
+        sealed = None
+        if value is not None:
+            scope = self.scope
+            if self.organization_attribute is not None:
+                scope = str(getattr(obj, self.organization_attribute))
+            session = _session_of(obj)
+            # A new row waits in the session without its sealed value: flushing it while the
+            # data key is read would insert it with that column still empty.
+            with session.no_autoflush:
+                sealed = encrypt_field(session, scope, self.table, _row_id(obj), self.name, value)
+        setattr(obj, self.stored, sealed)
+
+
+def _session_of(obj: object) -> Session:
+    session = object_session(obj)
+    if session is None:
+        raise RuntimeError(f"{type(obj).__name__} must be in a session to read or write secrets")
+    return session
+
+
+def _row_id(obj: object) -> str:
+    return str(getattr(obj, "id", ""))

@@ -64,6 +64,7 @@ from kallglot.privacy.backup_archive import (
     SealedWriter,
     read_header,
 )
+from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.models import SubjectRequest
 
 BACKUP_SUFFIX = ".kgbackup"
@@ -334,6 +335,7 @@ def create_backup(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    ErasureLedger.from_settings(settings).mark_backup(backup_id, created_at)
     return output, manifest
 
 

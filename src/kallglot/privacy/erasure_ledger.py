@@ -63,6 +63,11 @@ class ErasureEntry:
         return cls(**record)
 
 
+# A checkpoint line says "this ledger was in use when backup X was made": a restore trusts a
+# ledger only if it holds the archive's checkpoint or a later one (it is at least as new).
+CHECKPOINT = "backup_checkpoint_at"
+
+
 class ErasureLedger:
     """Appends with one ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: concurrent
     writers never interleave a line, and an erasure is on disk before its transaction commits."""
@@ -75,10 +80,21 @@ class ErasureLedger:
         return cls(settings.effective_erasure_ledger_path)
 
     def append(self, entry: ErasureEntry) -> None:
+        self._append(entry.to_line())
+
+    def mark_backup(self, backup_id: str, created_at: datetime) -> None:
+        """Record that a backup made at ``created_at`` relies on this ledger."""
+        record = {"backup_id": backup_id, CHECKPOINT: created_at.isoformat()}
+        self._append((json.dumps(record, sort_keys=True) + "\n").encode())
+
+    def newest_checkpoint(self) -> datetime | None:
+        """When the newest backup that relied on this ledger was made (None: never, or no file)."""
+        return max(self._parsed()[1], default=None)
+
+    def _append(self, line: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            line = entry.to_line()
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 # A write torn by a crash (its erasure never committed): keep it on a line of
@@ -91,25 +107,31 @@ class ErasureLedger:
 
     def entries(self) -> list[ErasureEntry]:
         """Every entry, oldest first. A last line torn by a crash mid-write is ignored."""
+        return self._parsed()[0]
+
+    def _parsed(self) -> tuple[list[ErasureEntry], list[datetime]]:
         try:
             content = self.path.read_text()
         except FileNotFoundError:
-            return []
+            return [], []
         lines = content.split("\n")
         complete = lines[:-1]  # the text after the last newline is empty or a torn write
-        entries = []
+        entries, checkpoints = [], []
         for number, line in enumerate(complete, start=1):
             if not line.strip():
                 continue
             try:
-                entries.append(ErasureEntry.from_line(line))
+                if f'"{CHECKPOINT}"' in line:
+                    checkpoints.append(datetime.fromisoformat(json.loads(line)[CHECKPOINT]))
+                else:
+                    entries.append(ErasureEntry.from_line(line))
             except (ValueError, TypeError, KeyError):
                 # Never skip an erasure silently: a restore must stop until this is repaired.
                 raise InvalidRequestError(
                     f"the erasure ledger {self.path} is damaged at line {number}",
                     code="erasure_ledger_damaged",
                 ) from None
-        return entries
+        return entries, checkpoints
 
     def request_ids(self) -> set[str]:
         return {entry.request_id for entry in self.entries()}

@@ -56,7 +56,6 @@ def record_request(
     request = LegalRequest(
         id=new_id("lreq"),
         organization_id=organization_id,
-        authority=authority,
         legal_basis=legal_basis,
         received_at=utcnow(),
         decision=Decision.PENDING.value,
@@ -64,8 +63,9 @@ def record_request(
     )
     request.details = _seal(session, request, {"scope": scope, "disclosed": None, "pushback": None})
     session.add(request)
+    request.authority = authority  # encrypted: needs the row in the session
     session.flush()
-    _audit(session, actor, request, "recorded")
+    _audit(session, actor, request, "recorded", legal_basis=legal_basis)
     return request
 
 
@@ -119,6 +119,6 @@ def _audit(
         actor,
         f"legal_request.{verb}",
         target=("legal_request", request.id),
-        changes={"authority": request.authority, **changes},
+        changes=changes,
         organization_id=request.organization_id,
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kallglot.crypto.fields import EncryptedAttribute
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 
 
@@ -119,7 +120,9 @@ class LegalRequest(IdMixin, TimestampMixin, Base):
     organization_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    authority: Mapped[str] = mapped_column(String(200))
+    # Encrypted with the organization's key, bound to the row: read and set ``authority``.
+    authority_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    authority = EncryptedAttribute("authority_encrypted", organization_attribute="organization_id")
     legal_basis: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime]
     decision: Mapped[str] = mapped_column(String(30), default="pending")

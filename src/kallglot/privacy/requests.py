@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.accounts.models import User
@@ -48,10 +48,21 @@ from kallglot.crypto import (
 )
 from kallglot.db.engine import transaction
 from kallglot.mail import sender as mail
+from kallglot.mail.secrets import CODE, SECRET, mailed_secret
 from kallglot.privacy.erasure_ledger import ErasureEntry, ErasureLedger
 from kallglot.privacy.models import ProcessingLimit, SubjectRequest
-from kallglot.privacy.retention import place_legal_hold
-from kallglot.privacy.subjects import Erased, Exported, StoreContext, Subject, subject_stores
+from kallglot.privacy.retention import active_legal_holds, place_legal_hold
+from kallglot.privacy.subjects import (
+    Erased,
+    Exported,
+    Holds,
+    StoreContext,
+    Subject,
+    SubjectStore,
+    organization_user_by_email,
+    subject_stores,
+    user_in_organization,
+)
 from kallglot.realtime.models import TranscriptTurn
 from kallglot.realtime.transcripts import seal_turn_text
 from kallglot.telephony.calls.models import CallRecord
@@ -62,6 +73,7 @@ MAX_CODE_ATTEMPTS = 5
 EXPORT_TTL = timedelta(days=7)
 MAX_EXTENSION_MONTHS = 2
 ACCOUNT_FIELDS = frozenset({"name", "phone_number"})
+RESTRICTION_HOLD_PREFIX = "restriction of processing ("
 
 
 class RequestType(StrEnum):
@@ -134,7 +146,11 @@ def open_request(
         requested_by=actor.actor_id,
     )
     if user_id is not None:
-        if session.get(User, user_id) is None:
+        # Another organization's user is not this organization's subject: the same 404 as an
+        # unknown id, so ids of other organizations cannot be probed.
+        if session.get(User, user_id) is None or not user_in_organization(
+            session, organization_id, user_id
+        ):
             raise NotFoundError("no such user", param="user_id")
         request.subject_kind, request.subject_user_id = "user", user_id
     else:
@@ -192,9 +208,11 @@ def send_code(session: Session, settings: Settings, request: SubjectRequest, act
             "organization (attest)",
             param="subject",
         )
-    code = f"{secrets.randbelow(10**6):06d}"
-    request.code_hash = _code_digest(request, code)
+    # The code is computed from a reference, never stored (the outbox keeps the reference).
     request.code_expires_at = utcnow() + CODE_TTL
+    secret_ref = f"{CODE}privacy_request:{request.id}:{request.code_expires_at.isoformat()}"
+    code = mailed_secret(session, secret_ref)
+    request.code_hash = _code_digest(request, code)
     request.code_attempts = 0
     request.status = RequestStatus.VERIFYING.value
     mail.send(
@@ -203,7 +221,9 @@ def send_code(session: Session, settings: Settings, request: SubjectRequest, act
         mail.Mail(
             to=subject_value(session, request) or "",
             subject="Your privacy request verification code",
-            body=f"Your code is {code}. It expires in 30 minutes.",
+            body=f"Your code is {SECRET}. It expires in 30 minutes.",
+            organization_id=request.organization_id,
+            secret_ref=secret_ref,
         ),
     )
     _audit(session, actor, request, "code_sent")
@@ -273,6 +293,7 @@ def extend(
                 to=address,
                 subject="Your privacy request needs more time",
                 body=f"We will answer by {request.due_at:%Y-%m-%d}. Reason: {reason.strip()}",
+                organization_id=request.organization_id,
             ),
         )
     _audit(session, actor, request, "extended", months=months, notified=address is not None)
@@ -480,20 +501,21 @@ def erase(
     """
     _ready(request, (RequestType.ERASURE,))
     subject = subject_of(session, request)
-    ledger.append(
-        ErasureEntry(
-            request_id=request.id,
-            organization_id=subject.organization_id,
-            erased_at=utcnow(),
-            user_id=subject.user_id or _user_id_by_email(session, subject),
-            email_hash=subject.email_hash,
-            phone_hash=subject.phone_hash,
+    if request.id not in ledger.request_ids():
+        ledger.append(
+            ErasureEntry(
+                request_id=request.id,
+                organization_id=subject.organization_id,
+                erased_at=utcnow(),
+                user_id=subject.user_id or _user_id_by_email(session, subject),
+                email_hash=subject.email_hash,
+                phone_hash=subject.phone_hash,
+            )
         )
-    )
     results, destroyed = erase_subject(session, subject, blobs)
     for export_blob in _pending_exports(session, request):
         blobs.delete(export_blob)
-    request.subject_value = None
+    held = {name: list(result.held) for name, result in results.items() if result.held}
     outcome = {
         "removed": {name: result.removed for name, result in results.items()},
         "kept": {
@@ -501,18 +523,71 @@ def erase(
             for name, result in results.items()
             if result.kept
         },
+        "held": held,
         "keys_destroyed": destroyed,
     }
+    if held:
+        # The rest waits for the holds: releasing the last one finishes the erasure.
+        request.status, request.progress, request.outcome = (
+            RequestStatus.IN_PROGRESS.value,
+            50,
+            outcome,
+        )
+        _audit(session, actor, request, "held", holds=sorted(_hold_ids(held)))
+        return outcome
+    request.subject_value = None
     _complete(session, request, actor, outcome)
     return outcome
+
+
+def _hold_ids(held: Mapping[str, list[dict[str, Any]]]) -> set[str]:
+    return {hold for records in held.values() for record in records for hold in record["holds"]}
+
+
+def erasure_holds(session: Session, organization_id: str) -> Holds:
+    """The organization's active legal holds, calls resolved to both their record and session
+    ids. A hold placed by a restriction request does not stop that subject's later erasure."""
+    organization: list[str] = []
+    calls: dict[str, list[str]] = {}
+    for hold in active_legal_holds(session, organization_id):
+        if hold.reason.startswith(RESTRICTION_HOLD_PREFIX):
+            continue
+        if hold.object_type is None:
+            organization.append(hold.id)
+            continue
+        refs = {hold.object_ref or ""}
+        for row in session.execute(
+            select(CallRecord.id, CallRecord.session_id).where(
+                CallRecord.organization_id == organization_id,
+                or_(CallRecord.id == hold.object_ref, CallRecord.session_id == hold.object_ref),
+            )
+        ):
+            refs |= {row.id, row.session_id or ""}
+        for ref in refs - {""}:
+            calls.setdefault(ref, []).append(hold.id)
+    return Holds(tuple(organization), {ref: tuple(ids) for ref, ids in calls.items()})
 
 
 def erase_subject(
     session: Session, subject: Subject, blobs: EncryptedBlobStore
 ) -> tuple[dict[str, Erased], int]:
-    """Every store's erasure for ``subject``, then its data keys destroyed (idempotent)."""
-    context = StoreContext(session, subject, blobs, utcnow())
-    results: dict[str, Erased] = {name: s.erase(context) for name, s in subject_stores().items()}
+    """Every store's erasure for ``subject``, then its data keys destroyed (idempotent).
+
+    Legal holds win: under an organization-wide hold nothing is erased, under a hold on a call
+    that call stays; held records are reported, and no key is destroyed while any are held
+    (that would erase them too).
+    """
+    holds = erasure_holds(session, subject.organization_id)
+    context = StoreContext(session, subject, blobs, utcnow(), holds)
+    stores = subject_stores()
+    if holds.organization:
+        return {
+            name: Erased(removed=0, held=_held_whole(store, context))
+            for name, store in stores.items()
+        }, 0
+    results: dict[str, Erased] = {name: s.erase(context) for name, s in stores.items()}
+    if any(result.held for result in results.values()):
+        return results, 0
     keyring = get_keyring()
     destroyed = sum(
         keyring.destroy(session, subject.organization_id, ref) for ref in subject.key_refs
@@ -520,11 +595,44 @@ def erase_subject(
     return results, destroyed
 
 
+def _held_whole(store: SubjectStore, context: StoreContext) -> tuple[dict[str, Any], ...]:
+    """What an organization-wide hold keeps of one store: its records, counted by kind."""
+    counts: dict[str, int] = {}
+    for record in store.export(context).records:
+        kind = str(record.get("kind", "record"))
+        counts[kind] = counts.get(kind, 0) + 1
+    holds = list(context.holds.organization)
+    return tuple({"kind": kind, "records": n, "holds": holds} for kind, n in counts.items())
+
+
+def resume_held_erasures(
+    session: Session,
+    organization_id: str,
+    actor: Actor,
+    blobs: EncryptedBlobStore,
+    *,
+    ledger: ErasureLedger,
+) -> list[str]:
+    """After a hold is released: carry on every erasure of the organization that waited for
+    holds (each erases what is no longer held; the last release completes it)."""
+    waiting = session.scalars(
+        select(SubjectRequest).where(
+            SubjectRequest.organization_id == organization_id,
+            SubjectRequest.type == RequestType.ERASURE.value,
+            SubjectRequest.status == RequestStatus.IN_PROGRESS.value,
+        )
+    ).all()
+    for request in waiting:
+        erase(session, request, actor, blobs, ledger=ledger)
+    return [request.id for request in waiting]
+
+
 def _user_id_by_email(session: Session, subject: Subject) -> str | None:
     """The account an external email subject turned out to have (the ledger keeps its id)."""
     if subject.email is None:
         return None
-    return session.scalar(select(User.id).where(func.lower(User.email) == subject.email))
+    user = organization_user_by_email(session, subject.organization_id, subject.email)
+    return user.id if user is not None else None
 
 
 def _pending_exports(session: Session, request: SubjectRequest) -> list[str]:
@@ -554,7 +662,7 @@ def restrict(session: Session, request: SubjectRequest, actor: Actor) -> dict[st
         place_legal_hold(
             session,
             subject.organization_id,
-            f"restriction of processing ({request.id})",
+            f"{RESTRICTION_HOLD_PREFIX}{request.id})",
             object_type="call",
             object_ref=ref,
             actor_id=actor.actor_id,

@@ -15,7 +15,9 @@ from sqlalchemy import Connection, Table, delete, inspect, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from kallglot import audit
 from kallglot.accounts.models import Organization
+from kallglot.audit import SystemActor
 from kallglot.core.clock import utcnow
 from kallglot.core.settings import Settings
 from kallglot.crypto import EncryptedBlobStore, LocalBlobBackend
@@ -197,25 +199,47 @@ class _Loader:
             self.progress(f"blobs restored: {self.blobs}")
 
 
+def _check_ledger(ledger: ErasureLedger, manifest: Manifest, *, without_ledger: bool) -> bool:
+    """True when the ledger is at least as new as the archive (it holds the archive's backup
+    checkpoint or a later one). Otherwise erasures made after the backup may be missing from
+    it, and the restore would serve those subjects again: refused unless the operator said
+    ``without_ledger`` (then False, and the restore is audited as such)."""
+    newest = ledger.newest_checkpoint()
+    if newest is not None and newest >= manifest.created_at:
+        return True
+    if without_ledger:
+        return False
+    raise BackupError(
+        f"the erasure ledger {ledger.path} is missing or older than the backup "
+        f"({manifest.created_at:%Y-%m-%d %H:%M:%S} UTC): restoring would bring back subjects "
+        "erased since. Put the ledger in place (KALLGLOT_ERASURE_LEDGER_PATH), or pass "
+        "--without-erasure-ledger to restore anyway (audited)",
+        code="erasure_ledger_stale",
+    )
+
+
 def restore_backup(
     settings: Settings,
     keyring: Keyring,
     path: Path,
     *,
     overwrite: bool = False,
+    without_erasure_ledger: bool = False,
     progress: Progress = quiet,
 ) -> RestoreReport:
     """Replace the database and the blob store with the backup's, erasures re-applied.
 
     The server must be stopped. Refuses (changing nothing) a wrong key, an altered or cut
-    archive, a schema revision mismatch, or a non-empty target without ``overwrite``; rows
-    the database rejects roll the whole restore back.
+    archive, a schema revision mismatch, a non-empty target without ``overwrite``, or an
+    erasure ledger older than the archive without ``without_erasure_ledger``; rows the
+    database rejects roll the whole restore back.
     """
     progress("checking the backup")
     manifest = verify_backup(path, keyring)
     database_url = settings.effective_database_url
     _prepare_target(database_url, manifest, overwrite=overwrite)
     ledger = ErasureLedger.from_settings(settings)
+    ledger_current = _check_ledger(ledger, manifest, without_ledger=without_erasure_ledger)
     blob_root = settings.effective_blob_dir
     staging = blob_root.with_name(f"{blob_root.name}.restoring")
     shutil.rmtree(staging, ignore_errors=True)
@@ -237,6 +261,18 @@ def restore_backup(
                 session, manifest, ledger, EncryptedBlobStore(loader.staging, keyring)
             )
             progress(f"erasures re-applied: {len(reapplied)}")
+            if not ledger_current:
+                audit.record(
+                    session,
+                    SystemActor(),
+                    "backup.restored_without_erasure_ledger",
+                    target=("backup", manifest.backup_id),
+                    changes={
+                        "backup_created_at": manifest.created_at.isoformat(),
+                        "ledger_erasures": len(ledger.entries()),
+                    },
+                )
+                progress("restored without a current erasure ledger (recorded in the audit log)")
         _swap_folder(staging, blob_root)
         if engine.dialect.name == "sqlite":
             with engine.connect() as connection:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Engine, delete, select, text
+from sqlalchemy import ColumnElement, Engine, delete, or_, select, text
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from kallglot.accounts.models import Organization
@@ -26,6 +26,8 @@ from kallglot.core.ids import new_id
 from kallglot.db.base import Base
 from kallglot.db.engine import transaction
 from kallglot.privacy.models import LegalHold, PurgeRun, RetentionOverride
+from kallglot.realtime.models import CallSession
+from kallglot.telephony.calls.models import CallRecord
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +298,28 @@ def place_legal_hold(
     session.add(hold)
     session.flush()
     return hold
+
+
+def check_hold_target(
+    session: Session, organization_id: str, object_type: str | None, ref: str | None
+) -> None:
+    """An object hold names a call of this organization, by call record or session id: another
+    organization's call is as unknown (404) as one that never existed."""
+    if object_type is not None and not _is_call(session, organization_id, object_type, ref):
+        raise NotFoundError(f"no such {object_type} in this organization", param="object_ref")
+
+
+def _is_call(session: Session, organization_id: str, object_type: str, ref: str | None) -> bool:
+    if object_type != "call" or not ref:
+        return False
+    record = select(CallRecord.id).where(
+        CallRecord.organization_id == organization_id,
+        or_(CallRecord.id == ref, CallRecord.session_id == ref),
+    )
+    call_session = select(CallSession.id).where(
+        CallSession.organization_id == organization_id, CallSession.id == ref
+    )
+    return session.scalar(record.union_all(call_session).limit(1)) is not None
 
 
 def release_legal_hold(

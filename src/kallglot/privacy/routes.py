@@ -24,6 +24,7 @@ from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.models import LegalRequest, SubjectRequest
 from kallglot.privacy.retention import (
     active_legal_holds,
+    check_hold_target,
     place_legal_hold,
     release_legal_hold,
     retention_policy,
@@ -269,6 +270,7 @@ def list_holds(principal: Reader, db: DbSession) -> list[LegalHoldResponse]:
 def place_hold(
     body: LegalHoldRequest, principal: RetentionManager, db: DbSession
 ) -> LegalHoldResponse:
+    check_hold_target(db, principal.organization_id, body.object_type, body.object_ref)
     hold = place_legal_hold(
         db,
         principal.organization_id,
@@ -282,9 +284,17 @@ def place_hold(
 
 @router.post("/legal-holds/{hold_id}/release", summary="Release a legal hold")
 def release_hold(
-    hold_id: RequestId, principal: RetentionManager, db: DbSession
+    hold_id: RequestId, principal: RetentionManager, db: DbSession, settings: AppSettings
 ) -> LegalHoldResponse:
     hold = release_legal_hold(db, principal.organization_id, hold_id, actor_id=principal.actor_id)
+    # Erasures that waited for holds erase what this one kept (and complete after the last).
+    dsr.resume_held_erasures(
+        db,
+        principal.organization_id,
+        principal,
+        EncryptedBlobStore.from_settings(settings),
+        ledger=ErasureLedger.from_settings(settings),
+    )
     return LegalHoldResponse.of(hold)
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import EmailStr, Field
 
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.privacy.legal import Decision
 from kallglot.privacy.models import LegalHold
 from kallglot.privacy.requests import Purpose, RequestType
 from kallglot.privacy.retention import EffectiveRetention
+
+# No control characters in free text (PostgreSQL refuses NUL; the rest has no business here);
+# multi-line text keeps tab and line breaks.
+LINE = r"^[^\x00-\x1f\x7f]*$"
+LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 class RetentionClassPolicy(ResponseModel):
@@ -45,9 +50,9 @@ class RetentionOverrideRequest(RequestModel):
 
 
 class LegalHoldRequest(RequestModel):
-    reason: str = Field(min_length=1, max_length=500)
-    object_type: str | None = Field(default=None, max_length=40, examples=["call"])
-    object_ref: str | None = Field(default=None, max_length=64)
+    reason: str = Field(min_length=1, max_length=500, pattern=LINES)
+    object_type: str | None = Field(default=None, max_length=40, examples=["call"], pattern=LINE)
+    object_ref: str | None = Field(default=None, max_length=64, pattern=LINE)
 
 
 class LegalHoldResponse(ResponseModel):
@@ -72,8 +77,8 @@ class SubjectRequestCreate(RequestModel):
 
     type: RequestType
     user_id: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=40)
+    email: EmailStr | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40, pattern=LINE)
 
 
 class OwnRequestCreate(RequestModel):
@@ -106,16 +111,16 @@ class CodeCheck(RequestModel):
 
 
 class Attestation(RequestModel):
-    note: str = Field(min_length=1, max_length=500)
+    note: str = Field(min_length=1, max_length=500, pattern=LINES)
 
 
 class Extension(RequestModel):
     months: int = Field(ge=1, le=2)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=LINES)
 
 
 class Rejection(RequestModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=LINES)
 
 
 class Execution(RequestModel):
@@ -133,15 +138,15 @@ class DownloadLink(ResponseModel):
 
 
 class LegalRequestCreate(RequestModel):
-    authority: str = Field(min_length=1, max_length=200)
-    legal_basis: str = Field(min_length=1, max_length=300)
-    scope: str = Field(min_length=1, max_length=5000)
+    authority: str = Field(min_length=1, max_length=200, pattern=LINE)
+    legal_basis: str = Field(min_length=1, max_length=300, pattern=LINE)
+    scope: str = Field(min_length=1, max_length=5000, pattern=LINES)
 
 
 class LegalDecision(RequestModel):
     decision: Decision
-    disclosed: str | None = Field(default=None, max_length=5000)
-    pushback: str | None = Field(default=None, max_length=5000)
+    disclosed: str | None = Field(default=None, max_length=5000, pattern=LINES)
+    pushback: str | None = Field(default=None, max_length=5000, pattern=LINES)
 
 
 class LegalRequestOut(ResponseModel):

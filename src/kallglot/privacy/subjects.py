@@ -10,14 +10,17 @@ store's (transcripts through call records) is listed before it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kallglot.accounts.models import Membership, User
 from kallglot.crypto import EncryptedBlobStore
+from kallglot.telephony.routing.models import Agent
 
 SUBJECT_STORE_MODULES: tuple[str, ...] = (
     "kallglot.privacy.stores.accounts",
@@ -48,12 +51,26 @@ class Subject:
         return tuple(ref for ref in (self.user_id, self.phone_hash, self.email_hash) if ref)
 
 
+@dataclass(frozen=True)
+class Holds:
+    """The legal holds an erasure must respect: ids of organization-wide holds, and for each
+    held call (by call record id and by session id) the ids of the holds on it."""
+
+    organization: tuple[str, ...] = ()
+    calls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def on(self, *refs: str | None) -> list[str]:
+        """Ids of the holds on any of ``refs`` (a call record id, a session id)."""
+        return list(dict.fromkeys(hold for ref in refs if ref for hold in self.calls.get(ref, ())))
+
+
 @dataclass
 class StoreContext:
     session: Session
     subject: Subject
     blobs: EncryptedBlobStore
     now: datetime
+    holds: Holds = field(default_factory=Holds)
 
 
 @dataclass
@@ -71,6 +88,30 @@ class Erased:
     removed: int
     kept: int = 0
     kept_reason: str | None = None
+    # Records kept because a legal hold covers them, each naming its holds; erased once the
+    # holds are released.
+    held: tuple[dict[str, Any], ...] = ()
+
+
+def user_in_organization(session: Session, organization_id: str, user_id: str) -> bool:
+    """A member of the organization, or a former one whose agent profile (and so whose calls)
+    it keeps. Anyone else is not the organization's subject: their data is not its to
+    export, correct or erase."""
+    member = select(Membership.id).where(
+        Membership.organization_id == organization_id, Membership.user_id == user_id
+    )
+    agent = select(Agent.id).where(
+        Agent.organization_id == organization_id, Agent.user_id == user_id
+    )
+    return session.scalar(member.union_all(agent).limit(1)) is not None
+
+
+def organization_user_by_email(session: Session, organization_id: str, email: str) -> User | None:
+    """The account with this (normalised) address, if it is the organization's subject."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email))
+    if user is None or not user_in_organization(session, organization_id, user.id):
+        return None
+    return user
 
 
 class SubjectStore(Protocol):

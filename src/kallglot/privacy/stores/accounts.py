@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
 from kallglot.accounts.models import (
     AuthSession,
@@ -12,8 +12,15 @@ from kallglot.accounts.models import (
     User,
     WebAuthnCredential,
 )
+from kallglot.mail import address_hash, read
 from kallglot.mail.models import OutboxMessage
-from kallglot.privacy.subjects import Erased, Exported, StoreContext, subject_store
+from kallglot.privacy.subjects import (
+    Erased,
+    Exported,
+    StoreContext,
+    organization_user_by_email,
+    subject_store,
+)
 
 ERASED_NAME = "Erased user"
 # Not an argon2 hash: no password ever verifies against it.
@@ -25,12 +32,44 @@ def _user(context: StoreContext) -> User | None:
     if subject.user_id is not None:
         return context.session.get(User, subject.user_id)
     if subject.email is not None:
-        return context.session.scalar(select(User).where(func.lower(User.email) == subject.email))
+        return organization_user_by_email(context.session, subject.organization_id, subject.email)
     return None
 
 
 def _email(context: StoreContext, user: User | None) -> str | None:
     return user.email.lower() if user is not None else context.subject.email
+
+
+def _member_elsewhere(context: StoreContext, user: User | None) -> bool:
+    if user is None:
+        return False
+    return bool(
+        context.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(
+                Membership.user_id == user.id,
+                Membership.organization_id != context.subject.organization_id,
+            )
+        )
+    )
+
+
+def _mail(context: StoreContext, user: User | None, email: str) -> ColumnElement[bool]:
+    """The organization's own mail to the address; mail about the account itself (no
+    organization) only when the account belongs to no other organization."""
+    db, org_id = context.session, context.subject.organization_id
+    ours = and_(
+        OutboxMessage.organization_id == org_id,
+        OutboxMessage.to_hash == address_hash(db, org_id, email),
+    )
+    if user is not None and not _member_elsewhere(context, user):
+        about_account = and_(
+            OutboxMessage.organization_id.is_(None),
+            OutboxMessage.to_hash == address_hash(db, None, email),
+        )
+        ours = or_(ours, about_account)
+    return ours
 
 
 @subject_store("accounts")
@@ -75,15 +114,14 @@ class AccountStore:
                     }
                 )
         if email is not None:
-            for message in db.scalars(
-                select(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
-            ):
+            for message in db.scalars(select(OutboxMessage).where(_mail(context, user, email))):
+                sent = read(db, message, with_secret=False)
                 out.records.append(
                     {
                         "kind": "mail",
-                        "to": message.to_address,
-                        "subject": message.subject,
-                        "body": message.body,
+                        "to": sent.to,
+                        "subject": sent.subject,
+                        "body": sent.body,
                         "created_at": message.created_at.isoformat(),
                     }
                 )
@@ -102,11 +140,7 @@ class AccountStore:
                     )
                 )
             )
-            removed += _count(
-                db.execute(
-                    delete(OutboxMessage).where(func.lower(OutboxMessage.to_address) == email)
-                )
-            )
+            removed += _count(db.execute(delete(OutboxMessage).where(_mail(context, user, email))))
         if user is None:
             return Erased(removed=removed)
         for table in (Membership, AuthSession):

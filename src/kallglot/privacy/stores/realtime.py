@@ -91,9 +91,15 @@ class CallSessionStore:
 
     def erase(self, context: StoreContext) -> Erased:
         db = context.session
-        session_ids, agent = subject_session_ids(context)
+        all_ids, agent = subject_session_ids(context)
+        held = tuple(
+            {"kind": "call_session", "id": sid, "holds": context.holds.on(sid)}
+            for sid in all_ids
+            if context.holds.on(sid)
+        )
+        session_ids = [sid for sid in all_ids if not context.holds.on(sid)]
         if not session_ids:
-            return Erased(removed=0)
+            return Erased(removed=0, held=held)
         turn_ids = [turn.id for turn in _turns(context, session_ids, agent)]
         removed = len(turn_ids)
         db.execute(delete(TranscriptTurn).where(TranscriptTurn.id.in_(turn_ids)))
@@ -109,7 +115,7 @@ class CallSessionStore:
             removed += len(session_ids)
             db.execute(delete(CallSession).where(CallSession.id.in_(session_ids)))
         db.flush()
-        return Erased(removed=removed)
+        return Erased(removed=removed, held=held)
 
 
 def _events(context: StoreContext, session_ids: set[str]) -> list[WebhookEvent]:

@@ -98,10 +98,17 @@ class TelephonyStore:
 
     def erase(self, context: StoreContext) -> Erased:
         db = context.session
-        callers = [record.id for record in _caller_records(context)]
-        db.execute(delete(CallRecord).where(CallRecord.id.in_(callers)))
         agents = _agent_ids(context)
-        db.execute(update(CallRecord).where(CallRecord.agent_id.in_(agents)).values(agent_id=None))
+        answered = db.scalars(select(CallRecord).where(CallRecord.agent_id.in_(agents))).all()
+        held = {
+            record.id: context.holds.on(record.id, record.session_id)
+            for record in [*_caller_records(context), *answered]
+            if context.holds.on(record.id, record.session_id)
+        }
+        callers = [record.id for record in _caller_records(context) if record.id not in held]
+        db.execute(delete(CallRecord).where(CallRecord.id.in_(callers)))
+        unlinked = [record.id for record in answered if record.id not in held]
+        db.execute(update(CallRecord).where(CallRecord.id.in_(unlinked)).values(agent_id=None))
         activities = db.scalars(
             select(AgentActivity.id).where(AgentActivity.agent_id.in_(agents))
         ).all()
@@ -111,6 +118,7 @@ class TelephonyStore:
             removed=len(callers) + len(activities),
             kept=kept,
             kept_reason=KYC_KEPT if kept else None,
+            held=tuple({"kind": "call", "id": ref, "holds": ids} for ref, ids in held.items()),
         )
 
 
