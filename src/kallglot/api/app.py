@@ -75,7 +75,8 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # The API reference is served by kallglot.web without inline script (CSP).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -77,6 +77,27 @@ def page(request: Request, slug: str) -> HTMLResponse:
     )
 
 
+# Swagger UI from its CDN, started by a static script: the page needs no inline script.
+API_DOCS = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Kallglot API reference</title>
+  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js" defer></script>
+  <script src="/static/js/api-docs.js" defer></script>
+</head>
+<body><div id="swagger-ui"></div></body>
+</html>
+"""
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs() -> HTMLResponse:
+    return HTMLResponse(API_DOCS)
+
+
 def install_web(app: FastAPI) -> None:
     """Serve the pages under ``/app/`` and their assets under ``/static/``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
