@@ -80,15 +80,11 @@ def serve(
         scheme = "https" if tls_cert else "http"
         settings = settings.model_copy(update={"public_base_url": f"{scheme}://{host}:{port}"})
     from kallglot.api.app import create_app
+    from kallglot.api.server import server_config
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-    )
+    uvicorn.Server(
+        server_config(create_app(settings), host, port, tls_cert=tls_cert, tls_key=tls_key)
+    ).run()
 
 
 @db_app.command("upgrade")
