@@ -18,6 +18,7 @@ from kallglot.accounts import (
     throttle,
 )
 from kallglot.accounts import sessions as auth_sessions
+from kallglot.accounts import signup as signups
 from kallglot.accounts.dependencies import PUBLIC, request_context, require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import ApiKey, Invitation, Membership, Organization, User
@@ -50,6 +51,8 @@ from kallglot.accounts.schemas import (
     RecoveryCodesRequest,
     SignupOut,
     SignupRequest,
+    SignupStarted,
+    SignupVerify,
     TotpConfirm,
     TotpDisable,
     TotpEnabledOut,
@@ -161,24 +164,43 @@ def _login_out(response: Response, settings: Settings, outcome: auth.LoginOutcom
 
 @router.post(
     "/auth/signup",
-    status_code=201,
+    status_code=202,
     dependencies=[PUBLIC],
-    summary="Create an organization and its first owner, and sign in",
+    summary="Start a sign-up: a verification link is mailed (the answer is the same for every "
+    "address)",
 )
 def signup(
     body: SignupRequest,
     request: Request,
-    response: Response,
     sessions: SessionFactory,
     settings: AppSettings,
-) -> SignupOut:
+) -> SignupStarted:
     context = request_context(request)
     key = throttle.ip_key("signup", context.ip)
     with transaction(sessions) as db:
         throttle.check(db, [key])
         throttle.fail(db, key, SIGNUP_POLICY)  # every sign-up counts against the address
     with transaction(sessions) as db:
-        result = organizations.signup(db, settings, body, context)
+        signups.request_signup(db, settings, body, context)
+    return SignupStarted()
+
+
+@router.post(
+    "/auth/signup/verify",
+    status_code=201,
+    dependencies=[PUBLIC],
+    summary="Finish a sign-up with the mailed token: the organization and its owner are "
+    "created and signed in",
+)
+def verify_signup(
+    body: SignupVerify,
+    request: Request,
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> SignupOut:
+    with transaction(sessions) as db:
+        result = signups.complete_signup(db, settings, body.token, request_context(request))
         set_session_cookies(response, settings, result.session)
         return SignupOut(
             organization=OrganizationOut.model_validate(result.organization),

@@ -38,6 +38,7 @@ PAGES = {
         Page("forgot-password", "Forgot password", "forgot_password.html", "public"),
         Page("reset-password", "Choose a new password", "reset_password.html", "public"),
         Page("invitation", "Accept invitation", "invitation.html", "public"),
+        Page("verify-signup", "Confirm your sign-up", "verify_signup.html", "public"),
         Page("console", "Agent console", "console.html", "agent", P.SESSIONS_WRITE),
         Page("history", "Call history", "history.html", "agent", P.CALLS_READ),
         Page("account", "Account and sessions", "account.html", "account"),
