@@ -10,6 +10,7 @@ from kallglot.accounts.models import AuthSession, User
 from kallglot.accounts.permissions import Role
 from kallglot.accounts.sessions import CSRF_COOKIE, SECURE_COOKIE
 from kallglot.audit.models import AuditEvent
+from tests.accounts.mail_helpers import last_mail_to, token_in
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 
@@ -42,7 +43,10 @@ def test_signup_creates_organization_owner_and_a_secure_session(
     identity: Identity, database: MigratedDatabase
 ) -> None:
     client = identity.client()
-    response = client.post("/v1/auth/signup", json=signup_body())
+    started = client.post("/v1/auth/signup", json=signup_body())
+    assert started.status_code == 202, started.text
+    token = token_in(last_mail_to(database, "founder@example.com"))
+    response = client.post("/v1/auth/signup/verify", json={"token": token})
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["organization"]["name"] == "Acme Interpreting"

@@ -48,9 +48,11 @@ def create_user(
     password: str,
     phone_number: str | None = None,
     check_rules: bool = True,
+    password_hash: str | None = None,
 ) -> User:
+    """A new user; ``password_hash`` (already checked and hashed) stands in for ``password``."""
     email = normalise_email(email)
-    if check_rules:
+    if check_rules and password_hash is None:
         passwords.check_password(password, email=email, name=name, mfa_enabled=False)
     if find_user_by_email(db, email) is not None:
         raise ConflictError(
@@ -60,7 +62,7 @@ def create_user(
         id=new_id("usr"),
         email=email,
         name=name,
-        password_hash=passwords.hash_password(settings, password),
+        password_hash=password_hash or passwords.hash_password(settings, password),
         password_changed_at=utcnow(),
     )
     db.add(user)
@@ -92,7 +94,12 @@ class SignupResult:
 
 
 def signup(
-    db: Session, settings: Settings, body: SignupRequest, context: AuditContext
+    db: Session,
+    settings: Settings,
+    body: SignupRequest,
+    context: AuditContext,
+    *,
+    password_hash: str | None = None,
 ) -> SignupResult:
     """Create an organization, its first owner, and sign the owner in."""
     details = body.organization
@@ -114,6 +121,7 @@ def signup(
         name=body.name,
         password=body.password,
         phone_number=body.phone_number,
+        password_hash=password_hash,
     )
     membership = add_member(db, organization.id, user.id, Role.OWNER)
     actor = SystemActor(organization_id=organization.id, actor_type="user", actor_id=user.id)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.accounts import (
     account,
+    alerts,
     api_keys,
     auth,
     invitations,
@@ -18,6 +19,8 @@ from kallglot.accounts import (
     throttle,
 )
 from kallglot.accounts import sessions as auth_sessions
+from kallglot.accounts import signup as signups
+from kallglot.accounts.alerts import Alert
 from kallglot.accounts.dependencies import PUBLIC, request_context, require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import ApiKey, Invitation, Membership, Organization, User
@@ -50,6 +53,8 @@ from kallglot.accounts.schemas import (
     RecoveryCodesRequest,
     SignupOut,
     SignupRequest,
+    SignupStarted,
+    SignupVerify,
     TotpConfirm,
     TotpDisable,
     TotpEnabledOut,
@@ -64,6 +69,7 @@ from kallglot.accounts.schemas import (
 )
 from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
+from kallglot.audit import AuditContext
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
 
@@ -161,24 +167,43 @@ def _login_out(response: Response, settings: Settings, outcome: auth.LoginOutcom
 
 @router.post(
     "/auth/signup",
-    status_code=201,
+    status_code=202,
     dependencies=[PUBLIC],
-    summary="Create an organization and its first owner, and sign in",
+    summary="Start a sign-up: a verification link is mailed (the answer is the same for every "
+    "address)",
 )
 def signup(
     body: SignupRequest,
     request: Request,
-    response: Response,
     sessions: SessionFactory,
     settings: AppSettings,
-) -> SignupOut:
+) -> SignupStarted:
     context = request_context(request)
     key = throttle.ip_key("signup", context.ip)
     with transaction(sessions) as db:
         throttle.check(db, [key])
         throttle.fail(db, key, SIGNUP_POLICY)  # every sign-up counts against the address
     with transaction(sessions) as db:
-        result = organizations.signup(db, settings, body, context)
+        signups.request_signup(db, settings, body, context)
+    return SignupStarted()
+
+
+@router.post(
+    "/auth/signup/verify",
+    status_code=201,
+    dependencies=[PUBLIC],
+    summary="Finish a sign-up with the mailed token: the organization and its owner are "
+    "created and signed in",
+)
+def verify_signup(
+    body: SignupVerify,
+    request: Request,
+    response: Response,
+    sessions: SessionFactory,
+    settings: AppSettings,
+) -> SignupOut:
+    with transaction(sessions) as db:
+        result = signups.complete_signup(db, settings, body.token, request_context(request))
         set_session_cookies(response, settings, result.session)
         return SignupOut(
             organization=OrganizationOut.model_validate(result.organization),
@@ -206,6 +231,7 @@ def login(
         context=request_context(request),
         previous_token=request.cookies.get(auth_sessions.cookie_name(settings)),
     )
+    _alert_new_device(sessions, settings, outcome)
     return _login_out(response, settings, outcome)
 
 
@@ -230,6 +256,7 @@ def verify_mfa(
         context=request_context(request),
         webauthn_assertion=body.webauthn,
     )
+    _alert_new_device(sessions, settings, outcome)
     return _login_out(response, settings, outcome)
 
 
@@ -305,8 +332,32 @@ def update_member(
     body: MemberUpdate,
     principal: Annotated[Principal, require(P.MEMBERS_MANAGE)],
     db: DbSession,
+    settings: AppSettings,
 ) -> MemberOut:
-    return _member_out(db, organizations.change_role(db, principal, member_id, body.role))
+    before = get_for_organization(db, Membership, member_id, principal.organization_id).role
+    membership = organizations.change_role(db, principal, member_id, body.role)
+    if membership.role != before:
+        context, org = principal.context, principal.organization_id
+        detail = f"Your role is now: {membership.role}."
+        alerts.notify_user(
+            db,
+            settings,
+            membership.user_id,
+            Alert.ROLE_CHANGED,
+            context=context,
+            organization_id=org,
+            detail=detail,
+        )
+        if alerts.powerful(membership.role):
+            alerts.notify_owners(
+                db,
+                settings,
+                org,
+                Alert.POWERFUL_MEMBER,
+                context=context,
+                detail=f"The member {membership.id} is now {membership.role}.",
+            )
+    return _member_out(db, membership)
 
 
 @router.delete("/members/{member_id}", status_code=204, summary="Remove a member")
@@ -338,6 +389,16 @@ def create_api_key(
     issued = api_keys.create(
         db, settings, principal, name=body.name, scopes=body.scopes, expires_at=body.expires_at
     )
+    if principal.actor_type == "user":
+        alerts.notify_user(
+            db,
+            settings,
+            principal.actor_id,
+            Alert.API_KEY_CREATED,
+            context=principal.context,
+            organization_id=principal.organization_id,
+            detail=f"Its name: {issued.api_key.name}; its id: {issued.api_key.id}.",
+        )
     out = ApiKeyOut.model_validate(issued.api_key)
     return ApiKeyCreated(**out.model_dump(), secret=issued.secret)
 
@@ -358,6 +419,38 @@ def revoke_api_key(
 
 
 # --- the caller's own account: password, second factor, sessions ------------------------------
+
+
+def _alert_self(
+    sessions: sessionmaker[Session], settings: Settings, principal: Principal, alert: Alert
+) -> None:
+    with transaction(sessions) as db:
+        alerts.notify_user(
+            db,
+            settings,
+            principal.actor_id,
+            alert,
+            context=principal.context,
+            organization_id=principal.organization_id,
+        )
+
+
+def _alert_new_device(
+    sessions: sessionmaker[Session], settings: Settings, outcome: auth.LoginOutcome
+) -> None:
+    if outcome.session is None:
+        return
+    session = outcome.session.session
+    with transaction(sessions) as db:
+        if alerts.is_new_device(db, outcome.user_id, session.id, session.user_agent):
+            alerts.notify_user(
+                db,
+                settings,
+                outcome.user_id,
+                Alert.NEW_DEVICE_SIGN_IN,
+                context=AuditContext(ip=session.ip, user_agent=session.user_agent),
+                organization_id=outcome.organization_id,
+            )
 
 
 def _credential_change(
@@ -388,6 +481,7 @@ def change_password(
         new_password=body.new_password,
         end_other_sessions=body.end_other_sessions,
     )
+    _alert_self(sessions, settings, principal, Alert.PASSWORD_CHANGED)
     return _credential_change(response, settings, rotated)
 
 
@@ -449,6 +543,7 @@ def confirm_totp(
     enabled = account.confirm_totp(
         sessions, settings, principal, code=body.code, end_other_sessions=body.end_other_sessions
     )
+    _alert_self(sessions, settings, principal, Alert.MFA_ADDED)
     change = _credential_change(response, settings, enabled.rotated)
     return TotpEnabledOut(
         **change.model_dump(exclude={"object"}), recovery_codes=enabled.recovery_codes
@@ -471,6 +566,7 @@ def disable_totp(
         code=body.code,
         end_other_sessions=body.end_other_sessions,
     )
+    _alert_self(sessions, settings, principal, Alert.MFA_REMOVED)
     return _credential_change(response, settings, rotated)
 
 
@@ -512,6 +608,7 @@ def webauthn_register(
         name=body.name,
         end_other_sessions=body.end_other_sessions,
     )
+    _alert_self(sessions, settings, principal, Alert.PASSKEY_ADDED)
     change = _credential_change(response, settings, added.rotated)
     return WebAuthnRegisteredOut(
         **change.model_dump(exclude={"object"}),
@@ -635,6 +732,16 @@ def accept_invitation(
         code=body.code,
         recovery_code=body.recovery_code,
     )
+    if alerts.powerful(accepted.role):
+        with transaction(sessions) as db:
+            alerts.notify_owners(
+                db,
+                settings,
+                accepted.organization_id,
+                Alert.POWERFUL_MEMBER,
+                context=request_context(request),
+                detail=f"The member {accepted.member_id} joined as {accepted.role}.",
+            )
     return InvitationAcceptedOut(
         organization_id=accepted.organization_id,
         user_id=accepted.user_id,

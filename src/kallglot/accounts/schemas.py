@@ -121,6 +121,15 @@ class LoginOut(ResponseModel):
     webauthn_options: dict[str, Any] | None = None
 
 
+class SignupStarted(ResponseModel):
+    object: Literal["signup"] = "signup"
+    status: Literal["verification_sent"] = "verification_sent"
+
+
+class SignupVerify(RequestModel):
+    token: str = Field(min_length=1, max_length=4096)
+
+
 class SignupOut(ResponseModel):
     object: Literal["signup"] = "signup"
     organization: OrganizationOut

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kallglot import __version__
 from kallglot.accounts.dependencies import PUBLIC
@@ -75,7 +76,8 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # The API reference is served by kallglot.web without inline script (CSP).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -92,6 +94,9 @@ def create_app(
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusted_proxies:
+        # Outermost: every layer below sees the client's address, not the proxy's.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     realtime_lifecycle.install(app, settings, sessions, speech_engines or InstalledSpeechEngines())
     app.include_router(health.router, dependencies=[PUBLIC])
     app.include_router(identity_router)

@@ -1,15 +1,18 @@
-"""Request context: request ids, body size limit, and the last-resort error envelope."""
+"""Request context: request ids, body size limit, the access log line, and the last-resort
+error envelope."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kallglot.api.access_log import log_request
 from kallglot.api.errors import error_body, send_json
 from kallglot.core.ids import new_id
 from kallglot.core.logging import request_id_var
@@ -58,11 +61,18 @@ class RequestContextMiddleware:
         request_id = new_id("req")
         token = request_id_var.set(request_id)
         started = False
+        status: int | None = None
+        began = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
+            if message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "websocket.close" and status is None:
+                status = 403  # refused before the handshake completed
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -112,6 +122,7 @@ class RequestContextMiddleware:
                     ),
                 )
         finally:
+            log_request(scope, status or (500 if scope["type"] == "http" else None), began)
             request_id_var.reset(token)
 
     def _limit_for(self, scope: Scope) -> int:

@@ -6,15 +6,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Browsers ignore HSTS received over plain http (RFC 6797 §8.1), so it is sent only over https.
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+# Everything from our own origin, nothing inline: an injected <script> or on…= attribute does
+# not run. 'self' covers the console's same-origin WebSocket; data: images are chart exports.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; media-src 'self' blob:; worker-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The API reference (/docs) loads Swagger UI from its CDN; its own start-up script is ours.
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+DOCS_CONTENT_SECURITY_POLICY = (
+    f"default-src 'self'; script-src 'self' {SWAGGER_CDN}; style-src 'self' {SWAGGER_CDN}; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_PATH = "/docs"
 SECURE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), geolocation=(), payment=()"),
-    # Framing is refused; script sources are left to the pages (the API docs load a CDN).
-    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
 )
+CSP_HEADER = b"content-security-policy"
 
 
 class SecurityHeadersMiddleware:
@@ -27,7 +41,14 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = SECURE_HEADERS + ((HSTS,) if scope.get("scheme") == "https" else ())
+        policy = (
+            DOCS_CONTENT_SECURITY_POLICY if scope["path"] == DOCS_PATH else CONTENT_SECURITY_POLICY
+        )
+        extra = (
+            *SECURE_HEADERS,
+            (CSP_HEADER, policy.encode()),
+            *((HSTS,) if scope.get("scheme") == "https" else ()),
+        )
         names = {name for name, _ in extra}
 
         async def send_with_headers(message: Message) -> None:

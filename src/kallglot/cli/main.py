@@ -77,15 +77,9 @@ def serve(
         scheme = "https" if tls_cert else "http"
         settings = settings.model_copy(update={"public_base_url": f"{scheme}://{host}:{port}"})
     from kallglot.api.app import create_app
+    from kallglot.api.server import server_config
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-    )
+    config = server_config(create_app(settings), host, port, tls_cert=tls_cert, tls_key=tls_key)
     _AnnouncingServer(config, settings).run()
 
 

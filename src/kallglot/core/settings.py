@@ -184,6 +184,11 @@ class Settings(BaseSettings):
         description="CIDRs that webhooks may reach although private or loopback"
         " (on-premises receivers); every other non-public address is refused",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are"
+        " believed; from anyone else these headers are ignored",
+    )
     # --- end security -------------------------------------------------------------------------
     # --- speech (kallglot.speech) ---------------------------------------------------------
     speech_models_dir: Path | None = Field(
@@ -251,7 +256,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
         return value
 
-    @field_validator("outbound_allowed_networks")
+    @field_validator("outbound_allowed_networks", "trusted_proxies")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for network in value:

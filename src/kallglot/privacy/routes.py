@@ -9,6 +9,8 @@ from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from kallglot.accounts import alerts
+from kallglot.accounts.alerts import Alert
 from kallglot.accounts.dependencies import PUBLIC, require
 from kallglot.accounts.models import User
 from kallglot.accounts.passwords import verify_password
@@ -212,6 +214,14 @@ def download_link(
 ) -> DownloadLink:
     request = dsr.get_request(db, principal.organization_id, request_id)
     token = dsr.issue_download_link(db, request, principal)
+    alerts.notify_owners(
+        db,
+        settings,
+        principal.organization_id,
+        Alert.PERSONAL_DATA_EXPORTED,
+        context=principal.context,
+        detail=f"A download link for the data-subject request {request.id} was issued.",
+    )
     assert request.export_expires_at is not None
     return DownloadLink(
         url=f"{settings.public_base_url}/v1/privacy/exports/{token}",

@@ -38,6 +38,7 @@ PAGES = {
         Page("forgot-password", "Forgot password", "forgot_password.html", "public"),
         Page("reset-password", "Choose a new password", "reset_password.html", "public"),
         Page("invitation", "Accept invitation", "invitation.html", "public"),
+        Page("verify-signup", "Confirm your sign-up", "verify_signup.html", "public"),
         Page("console", "Agent console", "console.html", "agent", P.SESSIONS_WRITE),
         Page("history", "Call history", "history.html", "agent", P.CALLS_READ),
         Page("account", "Account and sessions", "account.html", "account"),
@@ -75,6 +76,27 @@ def page(request: Request, slug: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request, found.template, {"page": found, "navigation": NAVIGATION}
     )
+
+
+# Swagger UI from its CDN, started by a static script: the page needs no inline script.
+API_DOCS = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Kallglot API reference</title>
+  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js" defer></script>
+  <script src="/static/js/api-docs.js" defer></script>
+</head>
+<body><div id="swagger-ui"></div></body>
+</html>
+"""
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs() -> HTMLResponse:
+    return HTMLResponse(API_DOCS)
 
 
 def install_web(app: FastAPI) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kallglot import audit
+from kallglot.accounts import alerts
+from kallglot.accounts.alerts import Alert
 from kallglot.accounts.dependencies import require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.permissions import Permission
@@ -165,6 +167,7 @@ def list_calls(
 def export_calls(
     principal: Annotated[Principal, require(Permission.CALLS_MANAGE)],
     sessions: SessionFactory,
+    settings: AppSettings,
     filters: Filters,
 ) -> StreamingResponse:
     with transaction(sessions) as db:
@@ -174,6 +177,15 @@ def export_calls(
             for record in db.scalars(statement.order_by(CallRecord.id).limit(EXPORT_LIMIT))
         ]
         audit.record(db, principal, "calls.exported", changes={"rows": len(rows)})
+        # Call records name callers by their phone numbers: personal data leaves.
+        alerts.notify_owners(
+            db,
+            settings,
+            principal.organization_id,
+            Alert.PERSONAL_DATA_EXPORTED,
+            context=principal.context,
+            detail=f"Call records were exported as CSV ({len(rows)} rows).",
+        )
     return StreamingResponse(
         _csv(rows),
         media_type="text/csv; charset=utf-8",

@@ -142,7 +142,9 @@ function formBody(form) {
     }
   }
   if ("tokenFromUrl" in form.dataset) {
-    body.token = new URLSearchParams(window.location.search).get("token") || "";
+    // Mailed links carry the token in the fragment, which never reaches a server or a log.
+    const fromFragment = new URLSearchParams(window.location.hash.slice(1)).get("token");
+    body.token = fromFragment || new URLSearchParams(window.location.search).get("token") || "";
   }
   const path = fillPath(template, pathValues) + (query.toString() ? `?${query}` : "");
   return { path, body: file || body };
