@@ -75,7 +75,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by the web app from its own assets: no CDN
         redoc_url=None,
     )
     app.state.settings = settings

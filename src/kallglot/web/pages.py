@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -62,9 +63,41 @@ NAVIGATION = {
 router = APIRouter(dependencies=[PUBLIC], include_in_schema=False)
 
 
+ROOT_PAGE = (
+    '<!doctype html><title>Kallglot</title><p>The app: <a href="/app/login">/app/login</a>. '
+    'The API reference: <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">'
+    "/openapi.json</a>).</p>"
+)
+
+
+@router.get("/")
+def root() -> HTMLResponse:
+    """A browser at the bare address lands on sign-in; the body says where the API is."""
+    return HTMLResponse(
+        ROOT_PAGE,
+        status_code=303,
+        headers={
+            "Location": "/app/login",
+            "Link": '</docs>; rel="service-doc", </openapi.json>; rel="service-desc"',
+        },
+    )
+
+
 @router.get("/app")
 def home() -> RedirectResponse:
     return RedirectResponse("/app/console", status_code=303)
+
+
+@router.get("/docs")
+def api_reference() -> HTMLResponse:
+    """Swagger UI over ``/openapi.json``, its script and style from ``/static/vendor``."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Kallglot API",
+        swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.svg",
+    )
 
 
 @router.get("/app/{slug}", response_class=HTMLResponse)
