@@ -225,7 +225,8 @@ export function initConsole(root) {
   root.addEventListener("api:done", (event) => {
     if (event.target.matches("[data-dial]")) {
       state.call = event.detail;
-      setStartable(false);
+      // After the form's own handler re-enables its button (it runs once this event returns).
+      queueMicrotask(() => setStartable(false));
       setStatus(`Calling ${state.call.to_number}…`);
     }
   });
