@@ -12,6 +12,7 @@ from kallglot.api.deps import DbSession
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
 from tests.conftest import MigratedDatabase
+from tests.factories import Identity
 
 
 class OrganizationIn(RequestModel):
@@ -50,27 +51,45 @@ def test_same_key_and_body_replays_the_first_response(
     assert count_organizations(database) == 1
 
 
-def test_same_key_with_another_body_is_a_conflict(
+def test_same_key_with_another_body_is_refused_as_a_mismatch(
     api: TestClient, database: MigratedDatabase
 ) -> None:
     headers = {"Idempotency-Key": "order-43"}
     api.post("/v1/test-organizations", json={"name": "Acme"}, headers=headers)
     response = api.post("/v1/test-organizations", json={"name": "Other"}, headers=headers)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "idempotency_mismatch"
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "idempotency_mismatch")
     assert count_organizations(database) == 1
 
 
-def test_keys_are_scoped_to_the_caller(api: TestClient, database: MigratedDatabase) -> None:
-    for caller in ("Bearer sk_test_a", "Bearer sk_test_b"):
+def test_the_same_json_in_another_spelling_replays(
+    api: TestClient, database: MigratedDatabase
+) -> None:
+    headers = {"Idempotency-Key": "order-44", "Content-Type": "application/json"}
+    api.post("/v1/test-organizations", content=b'{"name": "Acme"}', headers=headers)
+    again = api.post("/v1/test-organizations", content=b'{ "name":"Acme" }', headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count_organizations(database) == 1
+
+
+def test_keys_are_scoped_to_the_organization(
+    api: TestClient, database: MigratedDatabase, identity: Identity
+) -> None:
+    acme, other = identity.organization("Acme"), identity.organization("Other")
+    callers = [identity.api_key(acme), identity.api_key(acme), identity.api_key(other)]
+    replayed = []
+    for key in callers:
         response = api.post(
             "/v1/test-organizations",
             json={"name": "Acme"},
-            headers={"Idempotency-Key": "shared", "Authorization": caller},
+            headers={"Idempotency-Key": "shared", "Authorization": f"Bearer {key.secret}"},
         )
         assert response.status_code == 201
-        assert "idempotent-replayed" not in response.headers
-    assert count_organizations(database) == 2
+        replayed.append("idempotent-replayed" in response.headers)
+    # The second key of Acme meets Acme's key; the other organization's key does not.
+    assert replayed == [False, True, False]
+    assert count_organizations(database) == 2 + 2
 
 
 def test_server_errors_are_not_stored(api: TestClient) -> None:

@@ -61,3 +61,30 @@ def test_rows_added_during_the_walk_do_not_shift_pages(database: MigratedDatabas
         )
     assert not set(first.data) & set(second.data)
     assert len(first.data) + len(second.data) == 10
+
+
+def test_ending_before_walks_back_to_the_newest(database: MigratedDatabase) -> None:
+    with database.sessions.begin() as session:
+        session.add_all(
+            Organization(id=new_id("org"), name=f"org {n}", slug=f"b-{n}") for n in range(12)
+        )
+    with database.sessions() as session:
+        newest_first = list(
+            session.scalars(select(Organization.id).order_by(Organization.id.desc()))
+        )
+        seen: list[str] = []
+        cursor: str | None = newest_first[-1]
+        while cursor is not None:
+            page = paginate(
+                session,
+                select(Organization),
+                Organization.id,
+                PageParams(limit=5, ending_before=cursor),
+                lambda o: o.id,
+            )
+            # Each page is newest first, and lies just before (newer than) the cursor.
+            assert page.data == sorted(page.data, reverse=True)
+            seen = page.data + seen
+            cursor = page.next_cursor
+            assert (cursor is None) == (not page.has_more)
+    assert seen == newest_first[:-1]

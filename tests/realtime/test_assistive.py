@@ -52,7 +52,7 @@ async def test_the_agent_hears_the_caller_untranslated_and_reads_the_translation
     voice = heard(agent_events, "agent")
     assert voice.size >= 16000 * 5, "the agent heard (almost) nothing of the caller"
     assert word_error_rate([said], [whisper().transcribe(voice, "es").text]) <= 0.4
-    finals = agent_events.of("transcript.final", speaker="caller")
+    finals = agent_events.of("transcript.final", speaker="customer")
     assert finals and all(f["translation"]["language"] == "en" for f in finals)
     translation = " ".join(f["translation"]["text"] for f in finals)
     assert word_error_rate([said], [translation]) > 0.5, "translation looks untranslated"

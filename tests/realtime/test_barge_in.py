@@ -62,7 +62,7 @@ async def test_agent_speech_stops_the_translation_playing_to_them(
     interrupted = {
         e["utterance_id"]
         for e in events[:cleared_at]
-        if e["type"] == "transcript.final" and e["speaker"] == "caller"
+        if e["type"] == "transcript.final" and e["speaker"] == "customer"
     }
     played_before = [
         e for e in events[:cleared_at] if e["type"] == "audio.output" and e["listener"] == "agent"

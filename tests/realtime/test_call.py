@@ -97,21 +97,21 @@ async def run_call(
     agent_audio, agent_ref = mulaw_clips(agent_language, CLIPS)
     caller_events, agent_events = Collected(), Collected()
     async with (
-        websockets.connect(f"{url}&party=caller&audio_format=pcm_s16le_16000") as caller,
+        websockets.connect(f"{url}&party=customer&audio_format=pcm_s16le_16000") as caller,
         websockets.connect(f"{url}&party=agent&audio_format=pcm_s16le_16000") as agent,
     ):
         readers = [
             asyncio.create_task(collect(caller, caller_events)),
             asyncio.create_task(collect(agent, agent_events)),
         ]
-        await send_mulaw(caller, "caller", caller_audio)
+        await send_mulaw(caller, "customer", caller_audio)
         await wait_for_audio(agent_events, "agent")
         await send_mulaw(agent, "agent", agent_audio)
-        await wait_for_audio(caller_events, "caller")
+        await wait_for_audio(caller_events, "customer")
         await wait_for_audio(agent_events, "agent")
         await caller.send('{"type": "session.end"}')
         await asyncio.wait_for(asyncio.gather(*readers), timeout=120)
-    return session_id, caller_events, agent_events, {"caller": caller_ref, "agent": agent_ref}
+    return session_id, caller_events, agent_events, {"customer": caller_ref, "agent": agent_ref}
 
 
 async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 180) -> None:
@@ -121,7 +121,7 @@ async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 18
     chunk) arrived for a second and a half. Time-outs are generous: a busy machine is slow,
     not wrong.
     """
-    speaker = "caller" if listener == "agent" else "agent"
+    speaker = "customer" if listener == "agent" else "agent"
     last_seen: tuple[int, int, int] | None = None
     quiet_polls = 0
     for _ in range(int(timeout_s / 0.5)):
@@ -151,9 +151,9 @@ async def test_both_parties_hear_each_other_translated(
     session_id, caller_events, agent_events, references = await run_call(
         live_server, database, organization_id, pair, record=record
     )
-    languages = {"caller": pair[0], "agent": pair[1]}
-    for speaker, listener_events in (("caller", agent_events), ("agent", caller_events)):
-        listener = "agent" if speaker == "caller" else "caller"
+    languages = {"customer": pair[0], "agent": pair[1]}
+    for speaker, listener_events in (("customer", agent_events), ("agent", caller_events)):
+        listener = "agent" if speaker == "customer" else "customer"
         finals = listener_events.of("transcript.final", speaker=speaker)
         assert finals, f"no final transcript for the {speaker}"
         said = " ".join(f["text"] for f in finals)

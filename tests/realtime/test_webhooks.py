@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import httpx
 import time_machine
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
 from kallglot.core.clock import utcnow
+from kallglot.core.outbound import OutboundPolicy, parse_networks
 from kallglot.realtime import webhooks
 from kallglot.realtime.webhooks import WebhookDelivery, WebhookDispatcher, verify_signature
 from tests.conftest import MigratedDatabase
+
+# The test receivers listen on loopback, which the policy refuses unless allow-listed.
+LOOPBACK_RECEIVERS = OutboundPolicy(
+    https_only=False, allowed_networks=parse_networks(["127.0.0.0/8", "::1/128"])
+)
 
 
 def queue_event(database: MigratedDatabase, organization_id: str, url: str) -> str:
@@ -42,8 +47,8 @@ async def test_delivery_is_signed_and_logged(
 
     httpserver.expect_request("/hook", method="POST").respond_with_handler(handler)
     secret = queue_event(database, organization_id, httpserver.url_for("/hook"))
-    async with httpx.AsyncClient() as client:
-        assert await WebhookDispatcher(database.sessions, client).deliver_due() == 1
+    async with WebhookDispatcher(database.sessions, LOOPBACK_RECEIVERS) as dispatcher:
+        assert await dispatcher.deliver_due() == 1
     request = received[0]
     body = request.get_data()
     assert verify_signature(
@@ -70,8 +75,7 @@ async def test_failures_are_retried_with_back_off_then_given_up(
 ) -> None:
     httpserver.expect_request("/hook").respond_with_data("no", status=500)
     queue_event(database, organization_id, httpserver.url_for("/hook"))
-    async with httpx.AsyncClient() as client:
-        dispatcher = WebhookDispatcher(database.sessions, client)
+    async with WebhookDispatcher(database.sessions, LOOPBACK_RECEIVERS) as dispatcher:
         assert await dispatcher.deliver_due() == 1
         first = delivery(database)
         assert first.status == "pending"

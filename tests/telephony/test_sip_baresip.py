@@ -163,7 +163,7 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
             # baresip offers Opus first (G.711 is what SIPp and the RTP tests exercise)
             assert dialog.rtp.negotiated is not None
             assert dialog.rtp.negotiated.codec_name == "opus"
-            await wait_for(lambda: events.of("transcript.final", speaker="caller"), 120)
+            await wait_for(lambda: events.of("transcript.final", speaker="customer"), 120)
             await send_mulaw(agent, "agent", agent_speech, speed=4.0)
             await wait_for(lambda: events.of("latency", speaker="agent"), 120)
             # the translation is paced out at real time: wait until it has all been sent
@@ -185,7 +185,7 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
     output = (tmp_path / "baresip.log").read_text(errors="replace")
     assert gateway.open_rtp_streams == 0
 
-    said = " ".join(e["text"] for e in events.of("transcript.final", speaker="caller"))
+    said = " ".join(e["text"] for e in events.of("transcript.final", speaker="customer"))
     reference = caller_clip.with_suffix(".txt").read_text()
     assert overlap(reference, said) >= 0.5, (said, output[-2000:])
 

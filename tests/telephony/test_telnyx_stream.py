@@ -228,7 +228,7 @@ async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_tr
 
         def caller_final() -> bool:
             return any(
-                f["translation"] for f in agent_events.of("transcript.final", speaker="caller")
+                f["translation"] for f in agent_events.of("transcript.final", speaker="customer")
             )
 
         await wait_for(caller_final, 120, "translated final of the caller")
@@ -252,11 +252,11 @@ async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_tr
             await asyncio.wait_for(telnyx_reader, timeout=30)
         await asyncio.wait_for(agent_reader, timeout=60)
 
-    finals = agent_events.of("transcript.final", speaker="caller")
+    finals = agent_events.of("transcript.final", speaker="customer")
     said = " ".join(f["text"] for f in finals)
     assert word_error_rate([spanish_text], [said]) <= 0.5, said
     assert all(f["translation"]["language"] == "en" for f in finals if f["translation"])
-    assert agent_events.of("dtmf", speaker="caller", digit="7")
+    assert agent_events.of("dtmf", speaker="customer", digit="7")
     media = [m for m in heard if m["event"] == "media"]
     assert len(media) > 25  # more than half a second of the agent, translated, reached Telnyx
     assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)

@@ -94,7 +94,7 @@ def test_ring_timeout_offers_the_call_to_the_next_agent(
         second_agent = db.get(Agent, second_id)
         assert first_agent is not None and second_agent is not None
         assert first_agent.active_calls == 0
-        assert second_agent.presence == "wrap_up"
+        assert second_agent.presence == "available"  # back to what it was before the call
         events = db.scalars(
             select(AgentActivity.event)
             .where(AgentActivity.call_id == call_id)
@@ -113,6 +113,8 @@ def test_ring_timeout_offers_the_call_to_the_next_agent(
             caller_language="fr",
         )
         assert again.offer.agent is not None  # "First" is free again
+        # ... and so is the agent who took the last call: next in line.
+        assert calls.ring_timeout(db, again.call, utcnow()).agent is not None
         nobody = calls.ring_timeout(db, again.call, utcnow())
         assert nobody.agent is None
         assert nobody.overflow_action == "hangup"

@@ -68,7 +68,7 @@ class Caller(threading.Thread):
             event = json.loads(raw)
             self.heard.events.append(event)
             if self.heard.of("transcript.final", speaker="agent") and self.heard.of(
-                "audio.output", listener="caller"
+                "audio.output", listener="customer"
             ):
                 self.agent_translated.set()
                 return
@@ -108,7 +108,7 @@ def test_agent_signs_in_with_mfa_and_follows_a_translated_call(
     caller = Caller(session["stream"]["url"], session["stream"]["token"], clip)
     caller.start()
 
-    final = page.locator("[data-transcript] tr.final.speaker-caller").first
+    final = page.locator("[data-transcript] tr.final.speaker-customer").first
     expect(final).to_be_visible(timeout=45_000)
     original = final.locator("td").nth(2).inner_text()
     translation = final.locator("td").nth(3).inner_text()

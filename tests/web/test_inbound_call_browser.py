@@ -170,7 +170,7 @@ def test_an_inbound_call_is_offered_answered_translated_and_kept_in_history(
         ).to_be_attached()
         caller.speak.set()
 
-        finals = page.locator("[data-transcript] tr.final.speaker-caller")
+        finals = page.locator("[data-transcript] tr.final.speaker-customer")
         expect(finals.first).to_be_visible(timeout=60_000)
         # A loaded machine may cut the clip into more than one utterance: all of them count.
         original, translation = "", ""

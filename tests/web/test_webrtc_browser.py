@@ -123,7 +123,7 @@ def test_the_agent_talks_and_listens_over_webrtc(
     clip, reference = mulaw_clip("es", 3)
     caller = Caller(session["stream"]["url"], session["stream"]["token"], clip)
     caller.start()
-    final = page.locator("[data-transcript] tr.final.speaker-caller").first
+    final = page.locator("[data-transcript] tr.final.speaker-customer").first
     expect(final).to_be_visible(timeout=45_000)
     assert len(words(final.locator("td").nth(2).inner_text()) & words(reference)) >= 3
     eventually(lambda: leg.outbound.speech_frames_sent > 25, 30, "no translated speech sent")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import EmailStr, Field, StringConstraints
 
 from kallglot.accounts.permissions import Permission, Role
+from kallglot.core.instants import Instant
 from kallglot.core.schemas import RequestModel, ResponseModel
 
 # Printable text: no control characters (PostgreSQL refuses NUL; the rest has no business here).
@@ -147,7 +148,7 @@ class MemberUpdate(RequestModel):
 class ApiKeyCreate(RequestModel):
     name: Name
     scopes: Annotated[list[Permission], Field(min_length=1, max_length=len(Permission))]
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyOut(ResponseModel):

@@ -1,8 +1,11 @@
 """``Idempotency-Key`` on POST: the same key and body replay the stored response.
 
-The key is scoped to the caller's credential. The same key with a different
-body, or while the first request is still running, is answered 409. Server
-errors are not stored, so a retry after a 5xx runs again.
+As in the public Kallglot API, a key is scoped to the caller's organization (two
+API keys of one organization share its keys); the same key with a different body
+is refused ``400 idempotency_mismatch``, and while the first request is still
+running ``409 idempotency_conflict``. Bodies are compared as JSON (key order and
+spacing do not matter). Server errors are not stored, so a retry after a 5xx runs
+again.
 
 Keys and stored responses live in the database, or, with several nodes sharing
 Redis (:mod:`kallglot.scale.shared`), in Redis: there the claim is one atomic
@@ -25,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kallglot.api.caller import caller_of, header
 from kallglot.api.errors import error_body, send_json
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import KallglotError
@@ -70,7 +74,7 @@ class _Claim:
 
 
 _MISMATCH = (
-    409,
+    400,
     "idempotency_mismatch",
     "This Idempotency-Key was already used with a different request.",
 )
@@ -107,7 +111,7 @@ class IdempotencyMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, HEADER)
+        key = header(scope, HEADER)
         if scope["type"] != "http" or scope["method"] != "POST" or key is None:
             await self.app(scope, receive, send)
             return
@@ -125,10 +129,9 @@ class IdempotencyMiddleware:
             return
         body = await _read_body(receive)
         fingerprint = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + _canonical(body)
         ).hexdigest()
-        caller = _header(scope, b"authorization") or _header(scope, b"cookie") or "anonymous"
-        caller_scope = hashlib.sha256(caller.encode()).hexdigest()
+        caller_scope = await _caller_scope(scope)
         try:
             claim = await anyio.to_thread.run_sync(self.store.claim, caller_scope, key, fingerprint)
         except KallglotError as exc:  # the shared state is down: refuse, never run unguarded
@@ -288,11 +291,22 @@ class SharedIdempotencyStore:
         self.state.put(record_id, json.dumps(stored), self.ttl_seconds)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for header, value in scope.get("headers", []):
-        if header == name:
-            return str(value.decode("latin-1"))
-    return None
+async def _caller_scope(scope: Scope) -> str:
+    """The caller's organization; without a live credential, a digest of what was sent
+    (such a request is refused by the route, and its refusal is replayed only to the same)."""
+    caller = await caller_of(scope)
+    if caller is not None:
+        return caller.organization_id
+    sent = header(scope, b"authorization") or header(scope, b"x-api-key")
+    sent = sent or header(scope, b"cookie") or "anonymous"
+    return hashlib.sha256(sent.encode()).hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        return body
 
 
 async def _read_body(receive: Receive) -> bytes:

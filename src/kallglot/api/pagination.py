@@ -1,7 +1,10 @@
 """Cursor pagination over time-ordered ids: newest first, no duplicates, no gaps.
 
-The cursor is the id of the last object on a page (``starting_after``); as ids
-are unique and ordered, rows added meanwhile never shift a page.
+As in the public Kallglot API: ``limit`` (1-100, default 20), ``starting_after`` (the
+page after the object with that id, i.e. older) or ``ending_before`` (the page just
+before it, i.e. newer); the list is ``{object: "list", data, has_more, url}``. As ids
+are unique and ordered, rows added meanwhile never shift a page. ``next_cursor`` is
+our addition: the id to pass on to continue in the same direction.
 """
 
 from __future__ import annotations
@@ -9,34 +12,60 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from kallglot.core.errors import InvalidRequestError
 
 Row = TypeVar("Row")
 Item = TypeVar("Item")
 
 MAX_PAGE_SIZE = 100
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_]+$"
+
 
 class PageParams(BaseModel):
     limit: int = 20
     starting_after: str | None = None
+    ending_before: str | None = None
+    url: str = ""
 
 
 def page_params(
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
     starting_after: Annotated[
         str | None,
         Query(
             max_length=64,
-            pattern=r"^[A-Za-z0-9_]+$",
+            pattern=CURSOR_PATTERN,
             description="Id of the last object of the previous page",
         ),
     ] = None,
+    ending_before: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=CURSOR_PATTERN,
+            description="Id of the first object of the next (newer) page",
+        ),
+    ] = None,
 ) -> PageParams:
-    return PageParams(limit=limit, starting_after=starting_after)
+    if starting_after is not None and ending_before is not None:
+        raise InvalidRequestError(
+            "Give starting_after or ending_before, not both.",
+            code="invalid_request",
+            param="ending_before",
+        )
+    return PageParams(
+        limit=limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+        url=request.url.path,
+    )
 
 
 Pagination = Annotated[PageParams, Depends(page_params)]
@@ -46,6 +75,7 @@ class Page(BaseModel, Generic[Item]):
     object: str = "list"
     data: list[Item]
     has_more: bool
+    url: str = ""
     next_cursor: str | None = None
 
 
@@ -57,13 +87,17 @@ def paginate(
     to_item: Callable[[Row], Item],
 ) -> Page[Item]:
     """Run ``statement`` one page at a time, newest id first."""
+    backwards = params.ending_before is not None
     if params.starting_after is not None:
         statement = statement.where(id_column < params.starting_after)
-    rows: Sequence[Row] = session.scalars(
-        statement.order_by(id_column.desc()).limit(params.limit + 1)
-    ).all()
+    if params.ending_before is not None:
+        statement = statement.where(id_column > params.ending_before)
+    order = id_column.asc() if backwards else id_column.desc()
+    rows: Sequence[Row] = session.scalars(statement.order_by(order).limit(params.limit + 1)).all()
     has_more = len(rows) > params.limit
-    rows = rows[: params.limit]
+    # Going backwards the rows come oldest first; the page itself is always newest first.
+    rows = list(reversed(rows[: params.limit])) if backwards else rows[: params.limit]
     items = [to_item(row) for row in rows]
-    next_cursor = str(getattr(rows[-1], id_column.key)) if has_more and rows else None
-    return Page[Item](data=items, has_more=has_more, next_cursor=next_cursor)
+    edge = (rows[0] if backwards else rows[-1]) if rows else None
+    next_cursor = str(getattr(edge, id_column.key)) if has_more and edge is not None else None
+    return Page[Item](data=items, has_more=has_more, url=params.url, next_cursor=next_cursor)

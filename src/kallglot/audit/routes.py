@@ -21,6 +21,7 @@ from kallglot.api.deps import DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.audit.models import AuditEvent
 from kallglot.audit.schemas import CSV_COLUMNS, AuditEventOut
+from kallglot.core.instants import Instant, check_window
 from kallglot.db.engine import transaction
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -33,8 +34,8 @@ ActorFilter = Annotated[
     str | None,
     Query(max_length=40, pattern=r"^[a-z]+_[0-9A-Za-z]+$", description="usr_… or key_…"),
 ]
-Since = Annotated[datetime | None, Query(description="occurred at or after (ISO 8601)")]
-Until = Annotated[datetime | None, Query(description="occurred before (ISO 8601)")]
+Since = Annotated[Instant | None, Query(description="occurred at or after (ISO 8601)")]
+Until = Annotated[Instant | None, Query(description="occurred before (ISO 8601)")]
 
 
 def _filtered(
@@ -44,6 +45,7 @@ def _filtered(
     since: datetime | None,
     until: datetime | None,
 ) -> Select[AuditEvent]:
+    check_window(since, until)
     statement = select(AuditEvent).where(AuditEvent.organization_id == organization_id)
     if action:
         statement = statement.where(AuditEvent.action == action)

@@ -28,6 +28,7 @@ from kallglot.billing.schemas import (
 from kallglot.billing.stripe_gateway import StripeGateway
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError, ServiceUnavailableError
+from kallglot.core.instants import Instant, check_window
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 Reader = Annotated[Principal, require(Permission.BILLING_READ)]
@@ -118,11 +119,13 @@ Analyst = Annotated[Principal, require(Permission.ANALYTICS_READ)]
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     end = until or utcnow()
-    return since or end - timedelta(days=30), end
+    start = since or end - timedelta(days=30)
+    check_window(start, end)
+    return start, end
 
 
-Since = Annotated[datetime | None, Query(description="start (default: 30 days ago)")]
-Until = Annotated[datetime | None, Query(description="end (default: now)")]
+Since = Annotated[Instant | None, Query(description="start (default: 30 days ago)")]
+Until = Annotated[Instant | None, Query(description="end (default: now)")]
 
 
 @analytics_router.get("/minutes", summary="Sessions and billable minutes per day")

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
+from kallglot.core.instants import Instant
 from kallglot.core.schemas import RequestModel
 
 
@@ -42,8 +43,8 @@ class CheckoutOut(BaseModel):
 
 
 class InvoiceIn(RequestModel):
-    period_start: datetime
-    period_end: datetime
+    period_start: Instant
+    period_end: Instant
 
 
 class BillingOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 import socket
@@ -66,7 +67,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
-    max_request_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="largest request body; uploads (KYC documents) have their own limit",
+    )
     idempotency_ttl_hours: int = Field(default=24, gt=0)
 
     # Identity (kallglot.accounts): password hashing, sessions, throttling, mail.
@@ -161,6 +166,11 @@ class Settings(BaseSettings):
     # --- realtime (calls) ---
     stream_token_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     call_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    call_abandon_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a live call with no leg connected this long ends (reason abandoned)",
+    )
     max_concurrent_calls: int = Field(
         default_factory=lambda: 2 * (os.cpu_count() or 1),
         gt=0,
@@ -168,6 +178,13 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=30.0, gt=0)
     # --- end realtime ---
+    # --- security (issue 20) -----------------------------------------------------------------
+    outbound_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that webhooks may reach although private or loopback"
+        " (on-premises receivers); every other non-public address is refused",
+    )
+    # --- end security -------------------------------------------------------------------------
     # --- speech (kallglot.speech) ---------------------------------------------------------
     speech_models_dir: Path | None = Field(
         default=None, description="where joined/pulled models live; default var/models"
@@ -232,6 +249,13 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be an sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network.strip(), strict=False)
         return value
 
     @field_validator("public_base_url")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -22,6 +23,7 @@ from kallglot.privacy.requests import Purpose
 from kallglot.realtime import service
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import EventBus
+from kallglot.realtime.call_state import EndReason, close_call
 from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.limits import LimitAction, LimitVerdict, OpenPolicy, SessionPolicy
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
@@ -200,9 +202,9 @@ def _apply_status(sessions: sessionmaker[Session], change: dict[str, Any]) -> No
 
 def _apply_finish(sessions: sessionmaker[Session], finish: dict[str, Any]) -> None:
     with transaction(sessions) as db:
-        call = db.get(CallSession, finish["session_id"])
+        call = db.get(CallSession, finish["session_id"], with_for_update=True)
         if call is not None:
-            service.finish(db, call, finish["reason"])
+            close_call(db, call, finish["reason"], utcnow())
 
 
 class RealtimeHub:
@@ -215,6 +217,7 @@ class RealtimeHub:
         idle_timeout: timedelta,
         blobs: EncryptedBlobStore,
         write_queue: LocalQueue,
+        abandon_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self.blobs = blobs
         self.writes = call_writes(sessions, write_queue)
@@ -223,6 +226,11 @@ class RealtimeHub:
         self.bus = bus
         self.admission = admission
         self.idle_timeout = idle_timeout
+        self.abandon_after = abandon_after
+        # Since when a live call has had no leg connected (the abandoned-call grace).
+        self._unattended_since: dict[str, float] = {}
+        # The one end of each call under way: a second end (a race) waits for it.
+        self._endings: dict[str, asyncio.Task[None]] = {}
         self.runtimes: dict[str, CallRuntime] = {}
         self.stores: dict[str, DatabaseCallStore] = {}
         self.policy: SessionPolicy = OpenPolicy()
@@ -272,13 +280,30 @@ class RealtimeHub:
             return session_processing_allowed(db, organization_id, call_id, Purpose.RECORDING)
 
     async def end(self, call_id: str, reason: str) -> None:
-        """End the call everywhere: the live runtime (if here) and the stored session."""
+        """End the call everywhere, once: the live runtime (if here), every leg, the stored
+        session, its call record and agent, the capacity slot.
+
+        Two ends that race (the caller hangs up as the agent does) end it once: the first
+        reason stands and the second waits for the first to finish.
+        """
+        ending = self._endings.get(call_id)
+        if ending is None:
+            # A task of its own: the end completes even if the one who asked goes away.
+            ending = asyncio.create_task(self._end_once(call_id, reason), name=f"end-{call_id}")
+            self._endings[call_id] = ending
+            ending.add_done_callback(lambda _: self._endings.pop(call_id, None))
+        await asyncio.shield(ending)
+
+    async def _end_once(self, call_id: str, reason: str) -> None:
         runtime = self.runtimes.pop(call_id, None)
         self.stores.pop(call_id, None)
         self._warned.discard(call_id)
+        self._unattended_since.pop(call_id, None)
         if runtime is not None:
-            await runtime.end(reason)
-            self.admission.release(call_id)
+            try:
+                await runtime.end(reason)
+            finally:
+                self.admission.release(call_id)
         recorder = runtime.recorder if runtime is not None else None
         await run_to_completion(self._finish, call_id, reason, recorder)
 
@@ -303,8 +328,9 @@ class RealtimeHub:
                 store_recording(db, self.blobs, call, recorder)
 
     async def sweep_idle(self) -> int:
-        """End sessions idle past the timeout, live here or only stored."""
-        ended = 0
+        """End sessions idle past the timeout, live here or only stored, and live ones no
+        leg has been connected to for the abandoned-call grace."""
+        ended = await self._sweep_abandoned()
         for call_id, runtime in list(self.runtimes.items()):
             if runtime.idle_seconds > self.idle_timeout.total_seconds():
                 await self.end(call_id, "timeout")
@@ -315,6 +341,20 @@ class RealtimeHub:
                 await self.end(call_id, "timeout")
                 ended += 1
         return ended
+
+    async def _sweep_abandoned(self) -> int:
+        now = time.monotonic()
+        abandoned = []
+        for call_id, runtime in list(self.runtimes.items()):
+            if runtime.connections or runtime.ended.is_set():
+                self._unattended_since.pop(call_id, None)
+                continue
+            since = self._unattended_since.setdefault(call_id, now)
+            if now - since >= self.abandon_after.total_seconds():
+                abandoned.append(call_id)
+        for call_id in abandoned:
+            await self.end(call_id, EndReason.ABANDONED)
+        return len(abandoned)
 
     def _stale_ids(self) -> list[str]:
         with self.sessions() as db:
@@ -359,6 +399,8 @@ class RealtimeHub:
                 logger.exception("session limit check failed")
 
     async def run_sweeper(self, interval_s: float = 30.0) -> None:
+        # Often enough that an abandoned call ends within a quarter of its grace after it.
+        interval_s = min(interval_s, self.abandon_after.total_seconds() / 4)
         while True:
             await asyncio.sleep(interval_s)
             try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from kallglot.core.outbound import OutboundPolicy
 from kallglot.core.settings import Settings
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.realtime.admission import Admission
@@ -25,6 +26,7 @@ def install(
     app: FastAPI, settings: Settings, sessions: sessionmaker[Session], engines: SpeechEngines
 ) -> None:
     blobs = EncryptedBlobStore.from_settings(settings)
+    app.state.outbound_policy = OutboundPolicy.from_settings(settings)
     app.state.realtime = RealtimeHub(
         sessions,
         engines,
@@ -33,6 +35,7 @@ def install(
         settings.call_idle_timeout,
         blobs,
         LocalQueue(settings.effective_call_write_queue, blobs.keyring.wrapper),
+        timedelta(seconds=settings.call_abandon_seconds),
     )
 
 
@@ -40,8 +43,10 @@ def install(
 async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     hub: RealtimeHub = app.state.realtime
     await asyncio.to_thread(hub.engines.warm_up)
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        dispatcher = WebhookDispatcher(hub.sessions, client, settings.webhook_timeout_seconds)
+    policy: OutboundPolicy = app.state.outbound_policy
+    async with WebhookDispatcher(
+        hub.sessions, policy, settings.webhook_timeout_seconds
+    ) as dispatcher:
         tasks = [
             asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"),
             asyncio.create_task(hub.run_sweeper(), name="idle-session-sweeper"),

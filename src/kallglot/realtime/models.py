@@ -35,6 +35,20 @@ class CallSession(IdMixin, TimestampMixin, Base):
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class StreamToken(IdMixin, TimestampMixin, Base):
+    """One leg's stream token (stored hashed): the carrier's, the agent's from answering.
+    Issuing one never invalidates another, so a leg may (re)connect whoever answered."""
+
+    __tablename__ = "call_session_tokens"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("call_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    party: Mapped[str | None] = mapped_column(String(10))
+    expires_at: Mapped[datetime]
+
+
 class SessionTransition(IdMixin, Base):
     """Every state change of a session, in order."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_AUDIO_PAYLOAD_BYTES = 64_000  # 4 s of mu-law, 2 s of 16 kHz PCM per message
 
@@ -26,6 +26,30 @@ class Party(StrEnum):
     @property
     def other(self) -> Party:
         return Party.AGENT if self is Party.CALLER else Party.CALLER
+
+    @classmethod
+    def _missing_(cls, value: object) -> Party | None:
+        # The public API's name for the caller is accepted wherever a party is parsed.
+        return cls.CALLER if value == PUBLIC_CUSTOMER else None
+
+
+PUBLIC_CUSTOMER = "customer"
+_PARTY_FIELDS = ("speaker", "listener", "party")
+
+
+def public_party(label: str) -> str:
+    """A stored or internal party label as the public API spells it."""
+    return PUBLIC_CUSTOMER if label == Party.CALLER.value else label
+
+
+def public_labels(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` as the public API labels parties (the runtime says ``caller``)."""
+    if not any(message.get(name) == Party.CALLER.value for name in _PARTY_FIELDS):
+        return message
+    return {
+        key: public_party(value) if key in _PARTY_FIELDS and isinstance(value, str) else value
+        for key, value in message.items()
+    }
 
 
 class AudioEncoding(StrEnum):
@@ -52,11 +76,6 @@ class AudioInput(_Message):
     sequence: int = Field(ge=0)
     timestamp_ms: int | None = Field(default=None, ge=0)
     audio: AudioPayload
-
-    @field_validator("speaker", mode="before")
-    @classmethod
-    def _customer_is_the_caller(cls, value: object) -> object:
-        return Party.CALLER if value == "customer" else value
 
 
 class Ping(_Message):

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 import anyio.from_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from kallglot.accounts.dependencies import require
@@ -17,6 +17,7 @@ from kallglot.api.pagination import Page, Pagination
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, TranscriptTurn
+from kallglot.realtime.protocol import public_party
 from kallglot.realtime.schemas import (
     CreateSession,
     EndedSessionOut,
@@ -31,13 +32,17 @@ from kallglot.realtime.schemas import (
     TurnOut,
 )
 from kallglot.realtime.state import TERMINAL, SessionStatus
-from kallglot.realtime.transcripts import open_turn_text
+from kallglot.realtime.transcripts import (
+    MEDIA_TYPES,
+    TranscriptFormat,
+    open_turn_text,
+    render,
+)
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 Reader = Annotated[Principal, require(Permission.SESSIONS_READ)]
 Writer = Annotated[Principal, require(Permission.SESSIONS_WRITE)]
-TranscriptReader = Annotated[Principal, require(Permission.TRANSCRIPTS_READ)]
 
 
 def _hub(request: Request) -> RealtimeHub:
@@ -104,8 +109,28 @@ def _load(hub: RealtimeHub, organization_id: str, session_id: str) -> CallSessio
         return service.get_session(db, organization_id, session_id)
 
 
-@router.get("/{session_id}/transcript", summary="The session's transcript, turn by turn")
-def get_transcript(session_id: str, principal: TranscriptReader, db: DbSession) -> TranscriptOut:
+@router.get(
+    "/{session_id}/transcript",
+    summary="The session's transcript, turn by turn (JSON, text, SRT or WebVTT)",
+    response_model=TranscriptOut,
+    responses={
+        200: {
+            "content": {
+                media_type.split(";")[0]: {"schema": {"type": "string"}}
+                for media_type in MEDIA_TYPES.values()
+            }
+        }
+    },
+)
+def get_transcript(
+    session_id: str,
+    principal: Reader,
+    db: DbSession,
+    format: Annotated[TranscriptFormat, Query(description="json, text, srt or vtt")] = (
+        TranscriptFormat.JSON
+    ),
+    include_translations: Annotated[bool, Query()] = True,
+) -> Response:
     call = service.get_session(db, principal.organization_id, session_id)
     turns = db.scalars(
         select(TranscriptTurn)
@@ -115,10 +140,12 @@ def get_transcript(session_id: str, principal: TranscriptReader, db: DbSession) 
     out: list[TurnOut] = []
     for turn in turns:
         text, translation = open_turn_text(db, turn)
+        if not include_translations:
+            translation = None
         out.append(
             TurnOut(
                 sequence=turn.sequence,
-                speaker=turn.speaker,
+                speaker=public_party(turn.speaker),
                 language=turn.language,
                 text=text,
                 translation=(
@@ -132,7 +159,9 @@ def get_transcript(session_id: str, principal: TranscriptReader, db: DbSession) 
                 timestamp=turn.created_at,
             )
         )
-    return TranscriptOut(
+    if format is not TranscriptFormat.JSON:
+        return Response(render(out, format), media_type=MEDIA_TYPES[format])
+    transcript = TranscriptOut(
         id=f"trn_{call.id}",
         session_id=call.id,
         status="completed" if SessionStatus(call.status) in TERMINAL else "in_progress",
@@ -143,6 +172,7 @@ def get_transcript(session_id: str, principal: TranscriptReader, db: DbSession) 
             languages_detected=sorted({turn.language for turn in turns if turn.language}),
         ),
     )
+    return Response(transcript.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{session_id}/latency", summary="Latency percentiles of the session's utterances")

@@ -287,16 +287,14 @@ class Direction:
                     break
                 self._queue_frame(silence)
 
-    async def close(self) -> None:
-        """Finish what was said, then stop."""
-        self._gap_filler.cancel()
-        await asyncio.gather(self._gap_filler, return_exceptions=True)
-        await self._frames.put(None)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def cancel(self) -> None:
+    async def abort(self) -> int:
+        """Stop now: audio not yet recognised and utterances not yet spoken are dropped.
+        Returns how many queued frames were dropped."""
+        dropped = self._frames.qsize()
         for task in (*self._tasks, self._gap_filler):
             task.cancel()
+        await asyncio.gather(*self._tasks, self._gap_filler, return_exceptions=True)
+        return dropped
 
     async def _recognise(self) -> None:
         try:
@@ -490,6 +488,7 @@ class CallRuntime:
         self._directions: dict[Party, Direction] = {}
         self._last_activity = time.monotonic()
         self.ended = asyncio.Event()
+        self.frames_dropped_at_end = 0
 
     # Modes -------------------------------------------------------------------------------
     @property
@@ -602,17 +601,14 @@ class CallRuntime:
 
     # Life cycle --------------------------------------------------------------------------
     async def end(self, reason: str) -> None:
-        """Finish in-flight utterances, tell every connection, stop everything."""
+        """Stop everything (queued work is cancelled) and tell every connection."""
         if self.ended.is_set():
             return
         self.ended.set()
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(d.close() for d in self._directions.values())), timeout=30
-            )
-        except TimeoutError:
-            for direction in self._directions.values():
-                direction.cancel()
+        # An end answers now, not after the backlog: a flooding client may have queued
+        # minutes of audio, and nobody is left to hear its translation.
+        dropped = await asyncio.gather(*(d.abort() for d in self._directions.values()))
+        self.frames_dropped_at_end = sum(dropped)
         for player in self._all_players():
             await player.stop()
         await self.broadcast(event("session.ended", self.id, reason=reason))

@@ -18,7 +18,13 @@ from kallglot.core.ids import new_id, new_token
 from kallglot.privacy.processing import excluded_sessions
 from kallglot.privacy.requests import Purpose
 from kallglot.realtime import webhooks
-from kallglot.realtime.models import CallSession, SessionTransition, TranscriptTurn, UtteranceTiming
+from kallglot.realtime.models import (
+    CallSession,
+    SessionTransition,
+    StreamToken,
+    TranscriptTurn,
+    UtteranceTiming,
+)
 from kallglot.realtime.schemas import (
     CreateSession,
     EndedSessionOut,
@@ -43,11 +49,21 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_stream_token(call: CallSession, ttl: timedelta) -> StreamGrant:
-    """A new stream token for the session (the previous one stops working); stored hashed."""
+def issue_stream_token(
+    db: Session, call: CallSession, ttl: timedelta, party: str | None = None
+) -> StreamGrant:
+    """A new stream token for one leg of the session; every token issued before stays
+    valid (each leg has its own). Stored hashed."""
     grant = StreamGrant(new_token(STREAM_TOKEN_PREFIX), utcnow() + ttl)
-    call.stream_token_hash = _token_hash(grant.token)
-    call.stream_token_expires_at = grant.expires_at
+    db.add(
+        StreamToken(
+            id=new_id("stk"),
+            session_id=call.id,
+            token_hash=_token_hash(grant.token),
+            party=party,
+            expires_at=grant.expires_at,
+        )
+    )
     return grant
 
 
@@ -73,8 +89,8 @@ def create_session(
         created_at=now,
         last_activity_at=now,
     )
-    grant = issue_stream_token(call, stream_token_ttl)
     db.add(call)
+    grant = issue_stream_token(db, call, stream_token_ttl)
     db.add(
         SessionTransition(
             id=new_id("str"), session_id=call.id, to_status=call.status, reason="created", at=now
@@ -158,10 +174,23 @@ def finish(db: Session, call: CallSession, reason: str) -> None:
 def authenticate_stream(db: Session, session_id: str, token: str) -> CallSession:
     """The session a stream token opens; the token is checked only when connecting."""
     call = db.get(CallSession, session_id)
-    expected = call.stream_token_hash if call is not None else None
-    if call is None or expected is None or not hmac.compare_digest(expected, _token_hash(token)):
+    digest = _token_hash(token)
+    expires_at = None
+    if call is not None:
+        issued = db.scalar(
+            select(StreamToken).where(
+                StreamToken.session_id == call.id, StreamToken.token_hash == digest
+            )
+        )
+        if issued is not None:
+            expires_at = issued.expires_at
+        elif call.stream_token_hash and hmac.compare_digest(call.stream_token_hash, digest):
+            expires_at = call.stream_token_expires_at  # issued by an earlier version
+        else:
+            call = None
+    if call is None:
         raise AuthenticationError("The stream token is not valid.", code="invalid_token")
-    if call.stream_token_expires_at is None or call.stream_token_expires_at < utcnow():
+    if expires_at is None or expires_at < utcnow():
         raise AuthenticationError("The stream token has expired.", code="expired_token")
     if SessionStatus(call.status) in TERMINAL:
         raise AuthenticationError("The session has ended.", code="session_ended")

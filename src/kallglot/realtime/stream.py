@@ -27,6 +27,7 @@ from kallglot.realtime.protocol import (
     decode_audio,
     event,
     parse_client_message,
+    public_labels,
 )
 from kallglot.realtime.runtime import CallRuntime, Connection
 
@@ -149,4 +150,4 @@ async def _receive(
 async def _write(websocket: WebSocket, outbound: asyncio.Queue[dict[str, Any] | None]) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, ConnectionError):
         while (message := await outbound.get()) is not None:
-            await websocket.send_json(message)
+            await websocket.send_json(public_labels(message))

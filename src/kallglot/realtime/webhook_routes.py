@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from anyio import from_thread
+from fastapi import APIRouter, Request
 from pydantic import Field, HttpUrl, field_validator
 from sqlalchemy import select
 
@@ -15,6 +17,7 @@ from kallglot.accounts.principal import Principal
 from kallglot.api.deps import DbSession
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.errors import NotFoundError
+from kallglot.core.outbound import OutboundPolicy
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.realtime import webhooks
 from kallglot.realtime.webhooks import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
@@ -77,7 +80,12 @@ def _owned(db: DbSession, principal: Principal, endpoint_id: str) -> WebhookEndp
 
 
 @router.post("", status_code=201, summary="Register an endpoint (the secret is shown once)")
-def create_endpoint(body: CreateEndpoint, principal: Manager, db: DbSession) -> EndpointOut:
+def create_endpoint(
+    body: CreateEndpoint, principal: Manager, db: DbSession, request: Request
+) -> EndpointOut:
+    policy: OutboundPolicy = request.app.state.outbound_policy
+    # The route runs in a worker thread; the name is resolved on the event loop.
+    from_thread.run(functools.partial(policy.check, str(body.url)))
     endpoint, secret = webhooks.create_endpoint(
         db, principal.organization_id, str(body.url), body.events
     )

@@ -20,7 +20,9 @@ from sqlalchemy import JSON, ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kallglot.core.clock import utcnow
+from kallglot.core.errors import ValidationFailedError
 from kallglot.core.ids import new_id, new_token
+from kallglot.core.outbound import OutboundPolicy, refused_by_policy
 from kallglot.core.threads import run_to_completion
 from kallglot.crypto import decrypt_text, encrypt_field
 from kallglot.db.base import Base, IdMixin, TimestampMixin
@@ -40,6 +42,7 @@ RETRY_DELAYS = (
     timedelta(hours=24),
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+DESTINATION_NOT_ALLOWED = "destination_not_allowed"
 EVENT_TYPES = frozenset(
     {
         "session.created",
@@ -168,21 +171,33 @@ def envelope(webhook_event: WebhookEvent) -> bytes:
 
 
 class WebhookDispatcher:
-    """Delivers due deliveries; run :meth:`run` as a task, or :meth:`deliver_due` once."""
+    """Delivers due deliveries; run :meth:`run` as a task, or :meth:`deliver_due` once.
+
+    Use it as an async context manager: it owns its HTTP client, whose every connection goes
+    through the outbound ``policy`` (so a refused address is never dialled, whatever the
+    endpoint's URL says today).
+    """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        client: httpx.AsyncClient,
+        policy: OutboundPolicy,
         timeout_s: float = 30.0,
         poll_interval_s: float = 1.0,
         batch_size: int = 50,
     ) -> None:
         self._sessions = sessions
-        self._client = client
+        self._policy = policy
+        self._client = httpx.AsyncClient(transport=policy.transport(), follow_redirects=False)
         self._timeout_s = timeout_s
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
+
+    async def __aenter__(self) -> WebhookDispatcher:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._client.aclose()
 
     async def run(self) -> None:
         while True:
@@ -236,12 +251,17 @@ class WebhookDispatcher:
         status_code: int | None = None
         error: str | None = None
         try:
+            self._policy.check_url(url)
             response = await self._client.post(
                 url, content=body, headers=headers, timeout=self._timeout_s
             )
             status_code = response.status_code
+        except ValidationFailedError:
+            error = DESTINATION_NOT_ALLOWED
         except httpx.HTTPError as exc:
-            error = type(exc).__name__
+            # A refused address is reported as such, never as a connection error that would
+            # tell a port scan which ports are open.
+            error = DESTINATION_NOT_ALLOWED if refused_by_policy(exc) else type(exc).__name__
         await run_to_completion(self._record, delivery_id, status_code, error)
 
     def _record(self, delivery_id: str, status_code: int | None, error: str | None) -> None:

@@ -14,37 +14,72 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kallglot.core.clock import utcnow
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
-from kallglot.realtime import service
 from kallglot.realtime.bus import EventBus, organization_topic, session_topic
+from kallglot.realtime.call_state import EndReason, close_call
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.protocol import event
-from kallglot.realtime.state import TERMINAL, SessionStatus
+from kallglot.realtime.state import SessionStatus
 from kallglot.scale.bus import REDIS_DOWN, raise_if_cancelled, reconnect_delay, redis_client
 from kallglot.scale.nodes import NodeRegistry
 
 logger = logging.getLogger(__name__)
 
-NODE_LOST = "node_lost"
+NODE_LOST = EndReason.NODE_LOST
 
 
 def fail_orphaned_calls(sessions: sessionmaker[Session], call_ids: list[str]) -> list[CallSession]:
-    """Mark calls of a dead node failed; returns those changed (already-ended ones are kept)."""
+    """End the calls of a dead node (``failed``, reason ``node_lost``) with their call
+    records and agents; returns those changed (already-ended ones are kept)."""
     failed = []
     with transaction(sessions) as db:
         for call_id in call_ids:
-            call = db.get(CallSession, call_id)
-            if call is not None and SessionStatus(call.status) not in TERMINAL:
-                service.transition(db, call, SessionStatus.FAILED, NODE_LOST)
+            call = db.get(CallSession, call_id, with_for_update=True)
+            if call is not None and close_call(db, call, EndReason.NODE_LOST, utcnow()):
                 failed.append(call)
         db.flush()
         for call in failed:
             db.expunge(call)
     return failed
+
+
+def calls_left_by_a_crash(sessions: sessionmaker[Session]) -> list[str]:
+    """A node alone (no registry): every call that had joined a node is this node's, and if
+    it is not ending now it was left by a previous run that died. Calls nobody has joined
+    yet (``created``) wait for their client and are not touched."""
+    attached = (SessionStatus.CONNECTING, SessionStatus.ACTIVE, SessionStatus.ENDING)
+    with sessions() as db:
+        return list(
+            db.scalars(
+                select(CallSession.id).where(
+                    CallSession.status.in_([status.value for status in attached])
+                )
+            )
+        )
+
+
+async def end_calls_of_previous_run(
+    hub: RealtimeHub, registry: NodeRegistry | None, node_id: str
+) -> list[CallSession]:
+    """At start, before serving: end the calls this node owned before it crashed."""
+    if registry is None:
+        owned = await asyncio.to_thread(calls_left_by_a_crash, hub.sessions)
+    else:
+        owned = await registry.calls_of(node_id)
+    owned = [call_id for call_id in owned if call_id not in hub.runtimes]
+    if not owned:
+        return []
+    ended = await asyncio.to_thread(fail_orphaned_calls, hub.sessions, owned)
+    if ended:
+        logger.warning("calls of a previous run ended", extra={"calls": len(ended)})
+    await announce_lost(hub.bus, node_id, ended)
+    return ended
 
 
 async def announce_lost(bus: EventBus, node_id: str, calls: list[CallSession]) -> None:
@@ -107,8 +142,11 @@ class NodeAgent:
 
 @asynccontextmanager
 async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    """Heartbeat and reap while the app runs, when Redis is configured."""
+    """End what a crashed previous run left; heartbeat and reap while the app runs, when
+    Redis is configured."""
+    hub: RealtimeHub = app.state.realtime
     if not settings.redis_url:
+        await end_calls_of_previous_run(hub, None, settings.node_id)
         yield
         return
     client = redis_client(settings.redis_url)
@@ -122,6 +160,7 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         settings.node_heartbeat_seconds,
     )
     try:
+        await end_calls_of_previous_run(hub, registry, settings.node_id)
         await agent.tick()  # registered before the first request is served
     except REDIS_DOWN:
         logger.warning("redis unavailable at start; registering when it returns")

@@ -90,6 +90,10 @@ class NodeRegistry:
                 pipe.sadd(self._calls_key(node_id), *owned)
             await pipe.execute()
 
+    async def calls_of(self, node_id: str) -> list[str]:
+        """The calls ``node_id`` last reported (before a crash, when read at its start)."""
+        return sorted(_text(call) for call in await self.client.smembers(self._calls_key(node_id)))
+
     async def leave(self, node_id: str) -> None:
         """A clean shutdown: the node's calls have ended, so nothing is left to reap."""
         await self.client.delete(self._node_key(node_id), self._calls_key(node_id))

@@ -30,7 +30,7 @@ class UnsupportedLanguageError(InvalidRequestError):
 class UnsupportedPairError(InvalidRequestError):
     """No installed engine (direct or by pivot) translates this language pair."""
 
-    code = "language_pair_unsupported"
+    code = "unsupported_language_pair"
 
 
 class ModelNotInstalledError(ServiceUnavailableError):

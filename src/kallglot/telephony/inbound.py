@@ -18,10 +18,10 @@ from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError, ServiceUnavailableError
 from kallglot.db.engine import transaction
 from kallglot.realtime import service
+from kallglot.realtime.call_state import EndReason, close_call
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.schemas import CreateSession, Routing, SessionMode
-from kallglot.realtime.state import TERMINAL, SessionStatus
 from kallglot.telephony.calls import service as calls
 from kallglot.telephony.calls.models import CallRecord
 from kallglot.telephony.routing import service as routing
@@ -109,13 +109,13 @@ def abandon_inbound(hub: RealtimeHub, decision: InboundDecision) -> None:
     record ends as abandoned (freeing the agent it rang at) and its session as failed, so
     nothing is left waiting. Blocking (database): run it in a worker thread."""
     with transaction(hub.sessions) as db:
+        session = db.get(CallSession, decision.session_id) if decision.session_id else None
+        if session is not None:
+            close_call(db, session, EndReason.CARRIER_ERROR, utcnow())
         record = db.get(CallRecord, decision.call_id) if decision.call_id else None
         if record is not None:
-            calls.end(db, record, utcnow())
+            calls.end(db, record, utcnow(), reason=EndReason.CARRIER_ERROR)
             record.carrier_call_id = None  # the carrier's retry of the webhook routes it anew
-        session = db.get(CallSession, decision.session_id) if decision.session_id else None
-        if session is not None and SessionStatus(session.status) not in TERMINAL:
-            service.transition(db, session, SessionStatus.FAILED, "carrier_error")
 
 
 def stream_url(public_base_url: str, path: str) -> str:

@@ -50,3 +50,5 @@ class CallRecord(IdMixin, TimestampMixin, Base):
     # The carrier's own id of the call (Telnyx ``call_control_id``): a webhook the carrier
     # delivers again is recognised instead of routing the same call twice.
     carrier_call_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Why the call ended (the session's end reason: ``completed``, ``agent_hangup``, …).
+    end_reason: Mapped[str | None] = mapped_column(String(40))

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
@@ -23,9 +24,12 @@ from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError
+from kallglot.core.instants import Instant, check_window
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.db.engine import transaction
 from kallglot.realtime import service as sessions
+from kallglot.realtime.call_state import EndReason
+from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession
 from kallglot.realtime.schemas import StreamInfo
 from kallglot.telephony.calls import service
@@ -81,8 +85,8 @@ class CallOut(ResponseModel):
 class AnsweredCallOut(CallOut):
     stream: StreamInfo | None = Field(
         default=None,
-        description="joins the call's session as the agent (party=agent); a new token, so "
-        "answer after the carrier's stream has connected (it does as the call is offered)",
+        description="joins the call's session as the agent (party=agent); the agent's own "
+        "token: the carrier's stream keeps its token and may connect or reconnect after it",
     )
 
 
@@ -106,9 +110,10 @@ def call_filters(
         str | None,
         Query(max_length=32, pattern=r"^[+0-9 ()./-]+$", description="either party's number"),
     ] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> service.CallFilters:
+    check_window(since, until)
     return service.CallFilters(
         direction, outcome, agent_id, queue_id, number_id, session_id, phone, since, until
     )
@@ -232,7 +237,7 @@ def answer_call(
     stream = None
     session = db.get(CallSession, record.session_id) if record.session_id else None
     if session is not None and session.organization_id == principal.organization_id:
-        grant = sessions.issue_stream_token(session, settings.stream_token_ttl)
+        grant = sessions.issue_stream_token(db, session, settings.stream_token_ttl, "agent")
         stream = StreamInfo(
             url=sessions.stream_url(settings.public_base_url, session.id),
             token=grant.token,
@@ -245,13 +250,26 @@ def answer_call(
 def hangup_call(
     call_id: str,
     principal: Annotated[Principal, require(Permission.CALLS_ANSWER)],
-    db: DbSession,
+    sessions_factory: SessionFactory,
+    request: Request,
 ) -> CallOut:
-    record = get_for_organization(
-        db, CallRecord, call_id, principal.organization_id, what="call", for_update=True
-    )
-    service.end(db, record, utcnow())
-    return _out(db, record)
+    """The agent hangs up: the call's session ends with it (every other leg is hung up,
+    the record closed, the agent released), through the same end as any other leg's."""
+    with transaction(sessions_factory) as db:
+        record = get_for_organization(
+            db, CallRecord, call_id, principal.organization_id, what="call"
+        )
+        session_id = record.session_id
+    hub: RealtimeHub = request.app.state.realtime
+    if session_id is not None:
+        anyio.from_thread.run(hub.end, session_id, EndReason.AGENT_HANGUP)
+    with transaction(sessions_factory) as db:
+        record = get_for_organization(
+            db, CallRecord, call_id, principal.organization_id, what="call", for_update=True
+        )
+        # A call without a session (or whose session had ended already) is closed here.
+        service.end(db, record, utcnow(), reason=EndReason.AGENT_HANGUP)
+        return _out(db, record)
 
 
 @router.post("/outbound", status_code=201, summary="Call out with an owned number as caller ID")

@@ -181,9 +181,12 @@ def answer(session: Session, call: CallRecord, agent: Agent, now: datetime) -> N
     routing.answered(session, agent, call.id, now)
 
 
-def end(session: Session, call: CallRecord, now: datetime) -> None:
+def end(session: Session, call: CallRecord, now: datetime, reason: str | None = None) -> None:
+    """Close the record (``completed`` if answered, else ``abandoned``) and free its agent;
+    a record already closed is left as it is."""
     if call.ended_at is not None:
         return
+    call.end_reason = reason
     agent = session.get(Agent, call.agent_id) if call.agent_id else None
     if call.outcome == "in_progress":
         _finish(call, "completed", now)

@@ -13,6 +13,7 @@ from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
 from kallglot.api.deps import AppSettings, DbSession
+from kallglot.api.middleware import larger_body
 from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import ValidationFailedError
@@ -267,6 +268,7 @@ async def _raw_body(request: Request) -> bytes:
     "/kyc/bundles/{bundle_id}/documents",
     status_code=201,
     summary="Upload a document (the request body is the file: PDF, JPEG or PNG)",
+    openapi_extra=larger_body("kyc_max_document_bytes"),
 )
 def upload_document(
     bundle_id: str,

@@ -225,7 +225,10 @@ def answered(session: Session, agent: Agent, call_id: str, now: datetime) -> Non
     previous = agent.presence
     agent.presence = "busy"
     agent.presence_changed_at = now
-    log_activity(session, agent, "state_changed", from_state=previous, to_state="busy")
+    # Tied to the call: its end puts the agent back to ``previous``.
+    log_activity(
+        session, agent, "state_changed", from_state=previous, to_state="busy", call_id=call_id
+    )
 
 
 def missed(session: Session, agent: Agent, call_id: str, now: datetime) -> None:
@@ -235,14 +238,30 @@ def missed(session: Session, agent: Agent, call_id: str, now: datetime) -> None:
 
 
 def call_ended(session: Session, agent: Agent, call_id: str, now: datetime) -> None:
-    """After a call the agent is in wrap-up until they say they are available again."""
+    """After a call the agent is back to what they were before it (``available``, say), so
+    the next call reaches them; a presence they chose during the call is kept, and an agent
+    still on another call stays busy."""
     _release_slot(agent)
-    previous = agent.presence
-    agent.presence = "wrap_up"
+    log_activity(session, agent, "call_ended", call_id=call_id)
+    if agent.presence != "busy" or agent.active_calls > 0:
+        return
+    before = session.scalar(
+        select(AgentActivity.from_state)
+        .where(
+            AgentActivity.agent_id == agent.id,
+            AgentActivity.call_id == call_id,
+            AgentActivity.event == "state_changed",
+            AgentActivity.to_state == "busy",
+        )
+        .order_by(AgentActivity.id.desc())
+        .limit(1)
+    )
+    restored = before if before in PRESENCES and before != "busy" else "available"
+    agent.presence = restored
     agent.presence_changed_at = now
     agent.idle_since = now
     log_activity(
-        session, agent, "state_changed", from_state=previous, to_state="wrap_up", call_id=call_id
+        session, agent, "state_changed", from_state="busy", to_state=restored, call_id=call_id
     )
 
 

@@ -1,0 +1,253 @@
+"""A client written from the public Kallglot API documentation only drives this server.
+
+Everything the client sends and checks here is named as the public reference names it
+(``/work/shared/reference/kallglot-public-api.md``): field names, scope names, error codes,
+headers, the webhook signature. Nothing is imported from ``kallglot`` for the client side;
+the server side is set up through the test factories (an organization and a key with the
+documented scopes), as a customer would get them from the Developer Portal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import websockets
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kallglot.accounts.permissions import Permission
+from tests.conftest import sqlite_only
+from tests.factories import Identity
+from tests.realtime.conftest import mulaw_clip, serving
+
+# The scopes the public documentation lists for an API key.
+DOCUMENTED_SCOPES = (
+    "sessions:read",
+    "sessions:write",
+    "recordings:read",
+    "analysis:read",
+    "analysis:write",
+)
+
+
+class DocumentedClient:
+    """Speaks only what developer.kallglot.com documents."""
+
+    def __init__(self, http: TestClient, api_key: str) -> None:
+        self.http = http
+        self.api_key = api_key
+
+    def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        found = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        if idempotency_key is not None:
+            found["Idempotency-Key"] = idempotency_key
+        return found
+
+    def create_session(self, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
+        return self.http.post("/v1/sessions", json=body, headers=self.headers(idempotency_key))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.http.get(path, params=params, headers=self.headers())
+
+    def post(self, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+        return self.http.post(path, json=body, headers=self.headers(key))
+
+
+@pytest.fixture
+def documented(identity: Identity) -> DocumentedClient:
+    organization = identity.organization()
+    key = identity.api_key(organization, [Permission(scope) for scope in DOCUMENTED_SCOPES])
+    return DocumentedClient(identity.client(), key.secret)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    error: dict[str, Any] = body["error"]
+    assert {"type", "code", "message"} <= error.keys()
+    return error
+
+
+def test_unsupported_language_pair_is_refused_with_the_documented_code(
+    documented: DocumentedClient,
+) -> None:
+    response = documented.create_session(
+        {"mode": "bidirectional_translation", "source_language": "ja", "target_language": "fr"}
+    )
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "unsupported_language_pair"
+
+
+CREATE = {"mode": "bidirectional_translation", "source_language": "es", "target_language": "en"}
+
+
+def test_idempotency_key_replays_and_refuses_another_body(documented: DocumentedClient) -> None:
+    first = documented.create_session(CREATE, idempotency_key="create-1")
+    again = documented.create_session(CREATE, idempotency_key="create-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    other = documented.create_session(
+        {**CREATE, "target_language": "de"}, idempotency_key="create-1"
+    )
+    assert other.status_code == 400
+    error = error_of(other)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "idempotency_mismatch")
+
+
+def test_idempotency_keys_belong_to_the_organization(identity: Identity) -> None:
+    organization = identity.organization()
+    scopes = [Permission(scope) for scope in DOCUMENTED_SCOPES]
+    one, two = (
+        DocumentedClient(identity.client(), identity.api_key(organization, scopes).secret)
+        for _ in range(2)
+    )
+    first = one.create_session(CREATE, idempotency_key="shared-key")
+    second = two.create_session(CREATE, idempotency_key="shared-key")
+    assert second.json()["id"] == first.json()["id"]
+
+
+def test_recordings_list_is_the_documented_list(documented: DocumentedClient) -> None:
+    session_id = documented.create_session(CREATE).json()["id"]
+    path = f"/v1/sessions/{session_id}/recordings"
+    for params in ({}, {"limit": 10, "ending_before": "rec_0"}, {"starting_after": "rec_z"}):
+        listed = documented.get(path, **params)
+        assert listed.status_code == 200, listed.text
+        body = listed.json()
+        assert body["object"] == "list"
+        assert body["data"] == []
+        assert body["has_more"] is False
+        assert body["url"] == path
+
+
+def test_documented_create_fields_are_accepted(documented: DocumentedClient) -> None:
+    body = {
+        **CREATE,
+        "routing": {
+            "type": "sip",
+            "direction": "inbound",
+            "sip": {
+                "from_uri": "sip:alice@example.com",
+                "headers": {"X-Customer-Id": "c-77", "X-Queue": "billing"},
+            },
+        },
+        "audio": {"encoding": "mulaw", "sample_rate": 8000, "channels": 1},
+        "voice": "alloy",
+        "recording": {"enabled": True},
+        "metadata": {"external_call_id": "call_abc123", "attempt": 2, "vip": True, "tags": ["a"]},
+    }
+    created = documented.create_session(body)
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert session["object"] == "session"
+    assert session["metadata"] == body["metadata"]
+    assert session["provider"] == "sip"
+    fetched = documented.get(f"/v1/sessions/{session['id']}").json()
+    assert fetched["metadata"] == body["metadata"]
+
+
+def test_null_metadata_is_no_metadata(documented: DocumentedClient) -> None:
+    created = documented.create_session({**CREATE, "metadata": None})
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"] == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"routing": {"type": "sip", "sip": {"from_uri": "sip:a@b", "to": "x"}}}, "routing.sip.to"),
+        ({"routing": {"type": "sip", "sip": {"headers": {"Via": "x"}}}}, "routing.sip.headers"),
+        ({"routing": {"type": "sip", "sip": {"from_uri": "mailto:a@b"}}}, "routing.sip.from_uri"),
+        ({"routing": {"phone_number": "+14155551234", "sip": {}}}, "routing"),
+        ({"audio": {"encoding": "opus"}}, "audio.encoding"),
+        ({"metadata": {"big": "x" * 501}}, "metadata"),
+    ],
+)
+def test_unknown_or_invalid_create_fields_are_refused(
+    documented: DocumentedClient, extra: dict[str, Any], param: str
+) -> None:
+    response = documented.create_session({**CREATE, **extra})
+    assert response.status_code == 422, response.text
+    assert error_of(response)["param"] == param
+
+
+async def speak_as_the_customer(stream_url: str, token: str, mulaw: bytes) -> list[dict[str, Any]]:
+    """The documented WebSocket flow: connect, ``audio.input`` as ``customer``, wait for the
+    final transcript, ``session.end``; returns every event received."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(f"{stream_url}?token={token}") as ws:
+
+        async def until(kind: str, **match: Any) -> None:
+            while True:
+                event = json.loads(await asyncio.wait_for(ws.recv(), timeout=240))
+                events.append(event)
+                if event["type"] == kind and all(event.get(k) == v for k, v in match.items()):
+                    return
+
+        await until("session.ready")
+        chunk = 1600  # 200 ms of mu-law 8 kHz, as the docs advise
+        for sequence, offset in enumerate(range(0, len(mulaw), chunk)):
+            message = {
+                "type": "audio.input",
+                "sequence": sequence,
+                "timestamp_ms": sequence * 200,
+                "speaker": "customer",
+                "audio": {
+                    "encoding": "mulaw",
+                    "sample_rate_hz": 8000,
+                    "payload": base64.b64encode(mulaw[offset : offset + chunk]).decode(),
+                },
+            }
+            await ws.send(json.dumps(message))
+            await asyncio.sleep(0.05)
+        await until("transcript.final", speaker="customer")
+        await ws.send(json.dumps({"type": "session.end"}))
+        await until("session.ended")
+    return events
+
+
+@sqlite_only
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_the_customer_is_labelled_customer_and_transcripts_come_in_every_format(
+    app: FastAPI, documented: DocumentedClient
+) -> None:
+    created = documented.create_session(CREATE).json()
+    mulaw, _ = mulaw_clip("es", 2)
+    with serving(app) as server:
+        path = urlsplit(created["stream"]["url"]).path
+        stream_url = server.ws_url + path
+        events = await speak_as_the_customer(stream_url, created["stream"]["token"], mulaw)
+    speakers = {event["speaker"] for event in events if "speaker" in event}
+    assert speakers == {"customer"}, speakers
+    final = next(event for event in events if event["type"] == "transcript.final")
+    assert final["text"] and final["translation"]["text"]
+
+    transcript_path = f"/v1/sessions/{created['id']}/transcript"
+    transcript = documented.get(transcript_path)
+    assert transcript.status_code == 200, transcript.text
+    turns = transcript.json()["turns"]
+    assert turns and {turn["speaker"] for turn in turns} == {"customer"}
+    assert all(turn["translation"]["language"] == "en" for turn in turns)
+    plain = documented.get(transcript_path, include_translations="false").json()["turns"]
+    assert all(turn["translation"] is None for turn in plain)
+
+    text = documented.get(transcript_path, format="text")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert f"customer: {' '.join(turns[0]['text'].split())}" in text.text
+    assert "customer (en): " in text.text
+
+    srt = documented.get(transcript_path, format="srt")
+    cue = r"1\n\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}\ncustomer: "
+    assert re.match(cue, srt.text), srt.text
+
+    vtt = documented.get(transcript_path, format="vtt", include_translations="false")
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n\n")
+    assert re.search(r"\d{2}:\d{2}:\d{2}\.\d{3} --> .*\n<v customer>", vtt.text)
+    assert vtt.text.count("<v customer>") == len(turns)  # no translation lines
