@@ -36,6 +36,7 @@ pytestmark = [
 ]
 
 PAGE = REPOSITORY / "docs" / "getting-started.md"
+ACCOUNT_LINE = re.compile(r"mkdir -p ~/.baresip && echo '(.+)' >> ~/.baresip/accounts")
 ANNOUNCED_SIP = re.compile(r"Call the demo agent from a softphone: (sip:\S+)")
 
 
@@ -90,13 +91,15 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     assert "--port 8000" in serve
     for line in setup:
         subprocess.run(["bash", "-c", line], env=env, check=True, cwd=REPOSITORY, timeout=300)
+    server_log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
-        ["bash", "-c", "exec " + serve.replace("--port 8000", f"--port {http_port}")],
+        ["bash", "-c", serve.replace("--port 8000", f"--port {http_port}")],
         env=env,
         cwd=REPOSITORY,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=server_log,
         text=True,
+        start_new_session=True,  # the shell and the server it starts stop together
     )
     assert server.stdout is not None
     output = lines_of(server.stdout)
@@ -107,8 +110,10 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         credentials = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
         yield f"http://127.0.0.1:{http_port}", announced.group(1), credentials
     finally:
-        server.send_signal(signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        server.stdout.close()
+        server_log.close()
 
 
 def test_a_softphone_following_the_page_rings_the_demo_agent(
@@ -116,7 +121,10 @@ def test_a_softphone_following_the_page_rings_the_demo_agent(
 ) -> None:
     base_url, announced, credentials = demo_server
     # The page dials what `make run` announces (here on a free port instead of 5070).
-    command = shlex.split(tagged_block("step-2-call"))
+    account_line, dial_line = tagged_block("step-2-call").strip().splitlines()
+    account = ACCOUNT_LINE.fullmatch(account_line)
+    assert account is not None, account_line
+    command = shlex.split(dial_line)
     assert command[:2] == ["baresip", "-e"]
     dial = command[2]
     assert re.sub(r":\d+$", "", dial) == "/dial " + re.sub(r":\d+$", "", announced)
@@ -139,6 +147,7 @@ def test_a_softphone_following_the_page_rings_the_demo_agent(
 
         clip = wav_8k(tmp_path / "caller.wav", FLEURS_DIR / "fleurs-es-000.ogg")
         home = baresip_config(tmp_path / "baresip", clip, tmp_path / "heard")
+        (home / "accounts").write_text(account.group(1) + "\n")  # the page's caller ID
         log = (tmp_path / "baresip.log").open("wb")
         phone = subprocess.Popen(
             [command[0], "-4", "-f", str(home), "-t", "240", command[1], dial],
@@ -153,7 +162,13 @@ def test_a_softphone_following_the_page_rings_the_demo_agent(
                 assert page.status_code == 200, page.text
                 return list(page.json()["data"])
 
-            call = wait_for(ringing, 90)[0]
+            try:
+                call = wait_for(ringing, 90)[0]
+            except AssertionError:
+                log.flush()
+                server_log = (tmp_path / "server.log").read_text(errors="replace")
+                phone_log = (tmp_path / "baresip.log").read_text(errors="replace")
+                raise AssertionError(f"{phone_log[-3000:]}\n---\n{server_log[-4000:]}") from None
             assert call["direction"] == "inbound"
             answered = agent.post(f"/v1/calls/{call['id']}/answer", json={})
             assert answered.status_code == 200, answered.text

@@ -76,8 +76,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        # The API reference is served by kallglot.web without inline script (CSP).
-        docs_url=None,
+        docs_url=None,  # served by the web app from its own assets: no CDN
         redoc_url=None,
     )
     app.state.settings = settings

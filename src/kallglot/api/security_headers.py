@@ -13,14 +13,6 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; media-src 'self' blob:; worker-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# The API reference (/docs) loads Swagger UI from its CDN; its own start-up script is ours.
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-DOCS_CONTENT_SECURITY_POLICY = (
-    f"default-src 'self'; script-src 'self' {SWAGGER_CDN}; style-src 'self' {SWAGGER_CDN}; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-DOCS_PATH = "/docs"
 SECURE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -41,12 +33,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = (
-            DOCS_CONTENT_SECURITY_POLICY if scope["path"] == DOCS_PATH else CONTENT_SECURITY_POLICY
-        )
         extra = (
             *SECURE_HEADERS,
-            (CSP_HEADER, policy.encode()),
+            (CSP_HEADER, CONTENT_SECURITY_POLICY.encode()),
             *((HSTS,) if scope.get("scheme") == "https" else ()),
         )
         names = {name for name, _ in extra}

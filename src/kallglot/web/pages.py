@@ -63,6 +63,26 @@ NAVIGATION = {
 router = APIRouter(dependencies=[PUBLIC], include_in_schema=False)
 
 
+ROOT_PAGE = (
+    '<!doctype html><title>Kallglot</title><p>The app: <a href="/app/login">/app/login</a>. '
+    'The API reference: <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">'
+    "/openapi.json</a>).</p>"
+)
+
+
+@router.get("/")
+def root() -> HTMLResponse:
+    """A browser at the bare address lands on sign-in; the body says where the API is."""
+    return HTMLResponse(
+        ROOT_PAGE,
+        status_code=303,
+        headers={
+            "Location": "/app/login",
+            "Link": '</docs>; rel="service-doc", </openapi.json>; rel="service-desc"',
+        },
+    )
+
+
 @router.get("/app")
 def home() -> RedirectResponse:
     return RedirectResponse("/app/console", status_code=303)
@@ -78,15 +98,18 @@ def page(request: Request, slug: str) -> HTMLResponse:
     )
 
 
-# Swagger UI from its CDN, started by a static script: the page needs no inline script.
+# Swagger UI from this server's own assets (npm swagger-ui-dist, copied by `make assets`),
+# started by a static script: the page works offline and needs no inline script.
 API_DOCS = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Kallglot API reference</title>
-  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js" defer></script>
+  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+  <link rel="service-desc" href="/openapi.json">
+  <link rel="stylesheet" href="/static/vendor/swagger-ui.css">
+  <script src="/static/vendor/swagger-ui-bundle.js" defer></script>
   <script src="/static/js/api-docs.js" defer></script>
 </head>
 <body><div id="swagger-ui"></div></body>
@@ -96,6 +119,7 @@ API_DOCS = """<!doctype html>
 
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs() -> HTMLResponse:
+    """Swagger UI over ``/openapi.json``."""
     return HTMLResponse(API_DOCS)
 
 

@@ -361,3 +361,17 @@ def refresh_bundle(
             changes={"status": moved[0], "reason": moved[1]},
         )
     return _bundle_out(db, bundle)
+
+
+@router.get("/caller-ids", summary="The active numbers an agent may call out from")
+def caller_ids(
+    principal: Annotated[Principal, require(Permission.CALLS_ANSWER)],
+    db: DbSession,
+    page: Pagination,
+) -> Page[NumberOut]:
+    """What ``POST /v1/calls/outbound`` accepts as ``from_number_id``: for whoever may place
+    calls, also without ``numbers:read`` (the agent console's dial form lists them)."""
+    statement = select(PhoneNumber).where(
+        PhoneNumber.organization_id == principal.organization_id, PhoneNumber.status == "active"
+    )
+    return paginate(db, statement, PhoneNumber.id, page, _number_out)

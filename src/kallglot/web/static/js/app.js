@@ -3,8 +3,9 @@ import { api, flash } from "./api.js";
 import { initWidgets } from "./widgets.js";
 
 async function init(root) {
-  initWidgets(root);
   const main = root.matches?.("main") ? root : root.querySelector("main");
+  refuseUnusablePage(main);
+  initWidgets(root);
   if (main?.dataset.title) document.title = main.dataset.title;
   const login = root.querySelector("[data-login]");
   if (login) (await import("./login.js")).initLogin(login);
@@ -18,14 +19,33 @@ async function init(root) {
   if (privacy) (await import("./privacy.js")).initPrivacy(privacy);
 }
 
+let permissions = null;
+
 async function tailorNavigation() {
   const items = document.querySelectorAll("#sidenav [data-permission]");
   if (!items.length) return;
-  const me = await api("GET", "/v1/auth/me");
-  for (const item of items) item.hidden = !me.permissions.includes(item.dataset.permission);
+  permissions = (await api("GET", "/v1/auth/me")).permissions;
+  for (const item of items) item.hidden = !permissions.includes(item.dataset.permission);
   for (const list of document.querySelectorAll("#sidenav ul")) {
     list.previousElementSibling.hidden = ![...list.children].some((item) => !item.hidden);
   }
+  refuseUnusablePage(document.querySelector("main"));
+}
+
+// A page reached by its address without the permission it needs says so and where to go,
+// instead of showing its widgets empty under a refusal.
+function refuseUnusablePage(main) {
+  const needed = main?.dataset.permission;
+  if (!needed || !permissions || permissions.includes(needed)) return;
+  const note = document.createElement("p");
+  note.className = "empty";
+  note.dataset.noAccess = "";
+  note.append(`Your role does not include ${needed}. Ask an administrator, or go back to `);
+  const back = document.createElement("a");
+  back.href = permissions.includes("sessions:write") ? "/app/console" : "/app/account";
+  back.textContent = back.pathname === "/app/console" ? "the console" : "your account";
+  note.append(back, ".");
+  main.replaceChildren(main.querySelector("h1"), note);
 }
 
 function initChrome() {

@@ -78,8 +78,15 @@ export function initConsole(root) {
     "session.ended": (event) => teardown(`Call ended (${event.reason.replaceAll("_", " ")}).`),
   };
 
+  // One call at a time: the ways to start another are off until this one ends.
+  const starters = root.querySelectorAll("[data-start-session] button[type=submit], [data-dial] button[type=submit]");
+  function setStartable(on) {
+    for (const button of starters) button.disabled = !on;
+  }
+
   function connect(session) {
     state.session = session;
+    setStartable(false);
     root.dataset.sessionId = session.id;
     transcript.replaceChildren();
     state.partials.clear();
@@ -118,6 +125,7 @@ export function initConsole(root) {
     socket?.close();
     state.session = null;
     state.call = null;
+    setStartable(true);
     delete root.dataset.connected;
     for (const button of controls) {
       button.disabled = true;
@@ -217,6 +225,8 @@ export function initConsole(root) {
   root.addEventListener("api:done", (event) => {
     if (event.target.matches("[data-dial]")) {
       state.call = event.detail;
+      // After the form's own handler re-enables its button (it runs once this event returns).
+      queueMicrotask(() => setStartable(false));
       setStatus(`Calling ${state.call.to_number}…`);
     }
   });

@@ -220,6 +220,8 @@ async function loadOptions(select) {
     const valueKey = select.dataset.optionValue || "id";
     const options = page.data.map((item) => new Option(pick(item, select.dataset.optionLabel), item[valueKey]));
     if ("optional" in select.dataset) options.unshift(new Option("— none —", ""));
+    // An empty list says what to do next (the empty value keeps a required form unsent).
+    if (!options.length && select.dataset.empty) options.push(new Option(select.dataset.empty, ""));
     select.replaceChildren(...options);
   } catch (error) {
     select.replaceChildren(new Option(isMissingApi(error) ? "not available" : error.message, ""));
