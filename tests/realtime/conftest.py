@@ -5,17 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from kallglot.accounts.models import Organization
@@ -26,38 +22,9 @@ from kallglot.realtime.schemas import CreateSession
 from kallglot.speech import g711
 from kallglot.speech.audio import decode_file, resample
 from tests.conftest import FLEURS_DIR, MigratedDatabase
+from tests.support.live import LiveServer, serving
 
-
-@dataclass
-class LiveServer:
-    base_url: str
-    app: FastAPI
-
-    @property
-    def ws_url(self) -> str:
-        return self.base_url.replace("http://", "ws://")
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[LiveServer]:
-    """``app`` served by uvicorn on a free loopback port, in a thread, until the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+__all__ = ["LiveServer", "serving"]  # re-exported: modules written against this conftest
 
 
 @pytest.fixture
