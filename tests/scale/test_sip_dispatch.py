@@ -7,9 +7,7 @@ places the calls through the dispatcher and fails unless every call completes.
 
 from __future__ import annotations
 
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,23 +21,18 @@ from kallglot.core.settings import Settings
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase
 from tests.realtime.conftest import new_session, serving
-from tests.telephony.sipp_runner import run_sipp
+from tests.support.tools import required
+from tests.telephony.sipp_runner import free_udp_port, run_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 START = ROOT / "deploy" / "kamailio" / "start.sh"
 CALLS = 10
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kamailio") is None or shutil.which("sipp") is None,
-    reason="kamailio and sip-tester are installed by make setup (deploy/apt-packages.txt)",
-)
 
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture(autouse=True)
+def kamailio_and_sipp_installed() -> None:
+    required("kamailio", "kamailio")
+    required("sipp", "sip-tester")
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import wave
@@ -32,16 +31,20 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.support.tools import required
 from tests.telephony.sipp_runner import free_udp_port
 
 pytestmark = [
     pytest.mark.slow,
     sqlite_only,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        shutil.which("baresip") is None, reason="baresip is installed by make setup"
-    ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def baresip_installed() -> None:
+    required("baresip", "baresip")
+
 
 CALLER = ("es", 0)  # the phone speaks Spanish
 AGENT = ("en", 1)  # the agent answers in English; the phone hears it in Spanish

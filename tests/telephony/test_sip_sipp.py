@@ -3,7 +3,6 @@ into SIP sessions: every call is answered and torn down, and none is left behind
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -15,16 +14,17 @@ from kallglot.realtime.models import CallSession
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase
 from tests.realtime.conftest import LiveServer, new_session
+from tests.support.tools import required
 from tests.telephony.sipp_runner import run_sipp
 
 CALLS = 20
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        shutil.which("sipp") is None, reason="sip-tester is installed by make setup"
-    ),
-]
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def sipp_installed() -> None:
+    required("sipp", "sip-tester")
 
 
 @pytest.fixture
