@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -124,3 +125,35 @@ def other_organization_id(database: MigratedDatabase) -> str:
         organization = Organization(id=new_id("org"), name="Other", slug=new_id("slug"))
         db.add(organization)
     return organization.id
+
+
+def heard(events: Collected, listener: str) -> np.ndarray:
+    chunks = [
+        np.frombuffer(base64.b64decode(e["audio"]["payload"]), dtype="<i2")
+        for e in events.of("audio.output", listener=listener)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 180) -> None:
+    """Until everything said so far has been recognised, translated and played to ``listener``.
+
+    Settled means: every final has its latency event and nothing new (no final, no audio
+    chunk) arrived for a second and a half. Time-outs are generous: a busy machine is slow,
+    not wrong.
+    """
+    speaker = "caller" if listener == "agent" else "agent"
+    last_seen: tuple[int, int, int] | None = None
+    quiet_polls = 0
+    for _ in range(int(timeout_s / 0.5)):
+        seen = (
+            len(events.of("transcript.final", speaker=speaker)),
+            len(events.of("latency", speaker=speaker)),
+            len(events.of("audio.output", listener=listener)),
+        )
+        quiet_polls = quiet_polls + 1 if seen == last_seen else 0
+        last_seen = seen
+        if seen[0] and seen[0] == seen[1] and quiet_polls >= 3:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the {listener} did not get the translation of everything said")

@@ -21,8 +21,8 @@ from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer, mulaw_clip
 from tests.support.waiting import wait_until
+from tests.web.browsing import Caller, posted, sign_in, words
 from tests.web.conftest import AGENT_CLIP, screenshot
-from tests.web.test_browser import Caller, posted, sign_in, words
 
 pytestmark = [pytest.mark.slow, sqlite_only]
 
