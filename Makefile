@@ -55,7 +55,8 @@ security: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(BIN)/pytest
 
-# Schemathesis against the app's OpenAPI schema (bounded); `make check` = bandit + this.
+# Schemathesis against the app's OpenAPI schema: every operation, bounded and derandomized.
+# `make test` runs it with the rest of pytest; this runs it alone. `make check` = bandit + this.
 fuzz: $(INSTALLED)
 	$(BIN)/pytest -m fuzz tests/security
 

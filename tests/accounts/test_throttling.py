@@ -39,13 +39,17 @@ def test_there_is_no_permanent_lockout(identity: Identity) -> None:
     client = identity.client()
     wrong = {"email": user.email, "password": "definitely not it"}
     moment = utcnow()
+    waits = []
     for _ in range(40):
         with time_machine.travel(moment, tick=False):
             response = client.post("/v1/auth/login", json=wrong)
             if response.status_code == 429:
-                retry = int(response.headers["Retry-After"])
-                assert retry <= 15 * 60  # the ceiling
-                moment += timedelta(seconds=retry)
+                assert response.json()["error"]["code"] == "too_many_attempts"
+                waits.append(int(response.headers["Retry-After"]))
+                moment += timedelta(seconds=waits[-1])
+    # The back-off doubled up to its ceiling and stayed there, never beyond.
+    assert waits[:3] == [2, 4, 8]
+    assert max(waits) == 15 * 60 and waits[-1] == 15 * 60
     with time_machine.travel(moment + timedelta(minutes=16), tick=False):
         right = client.post("/v1/auth/login", json={"email": user.email, "password": user.password})
     assert right.status_code == 200

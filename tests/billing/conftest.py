@@ -141,3 +141,20 @@ def deliver(
         content=body,
         headers={"Stripe-Signature": header, "Content-Type": "application/json"},
     )
+
+
+PROFILE = {
+    "company_name": "Société Générale d'Interprétation",
+    "billing_email": "factures@example.fr",
+    "address": {
+        "line1": "12 rue de Rivoli",
+        "postal_code": "75004",
+        "city": "Paris",
+        "country": "FR",
+    },
+    "vat_id": "FR40303265045",
+    "iban": "FR14 2004 1010 0505 0001 3M02 606",
+    "bic": "PSSTFRPPPAR",
+    "purchase_order": "PO-2026-0042",
+    "plan": "contract",
+}

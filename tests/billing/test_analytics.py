@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import time_machine
 
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
@@ -38,6 +40,13 @@ def _timings(
             )
 
 
+def _log_at(
+    database: MigratedDatabase, agent: Agent, at: datetime, event: str, **fields: str
+) -> None:
+    with time_machine.travel(at, tick=False), transaction(database.sessions) as db:
+        log_activity(db, agent, event, **fields)
+
+
 def test_organization_sees_only_its_own_analytics(
     identity: Identity, signed_in: SignIn, database: MigratedDatabase
 ) -> None:
@@ -49,15 +58,20 @@ def test_organization_sees_only_its_own_analytics(
     _timings(database, org.id, first, [1000, 1200, 1400, 1600, 3000])
     _timings(database, other.id, foreign, [9000])
     member = identity.user(org, Role.AGENT, name="Ana")
-    with transaction(database.sessions) as db:
-        agent = Agent(
-            id=new_id("agt"), organization_id=org.id, user_id=member.id, display_name="Ana"
-        )
+    agent = Agent(id=new_id("agt"), organization_id=org.id, user_id=member.id, display_name="Ana")
+    online_at = utcnow() - timedelta(hours=1)
+    # Online for 90 s (a call answered and one missed meanwhile), then offline.
+    with time_machine.travel(online_at, tick=False), transaction(database.sessions) as db:
         db.add(agent)
         db.flush()
         log_activity(db, agent, "state_changed", from_state="offline", to_state="available")
-        log_activity(db, agent, "call_answered", call_id=first)
-        log_activity(db, agent, "call_missed", call_id="call_x")
+    answered_at = online_at + timedelta(seconds=30)
+    _log_at(database, agent, answered_at, "call_answered", call_id=first)
+    _log_at(database, agent, answered_at, "call_missed", call_id="call_x")
+    offline_at = online_at + timedelta(seconds=90)
+    _log_at(
+        database, agent, offline_at, "state_changed", from_state="available", to_state="offline"
+    )
     client = signed_in(Role.SUPERVISOR, org)
 
     minutes = client.get("/v1/analytics/minutes").json()["data"]
@@ -73,7 +87,7 @@ def test_organization_sees_only_its_own_analytics(
         1,
         1,
     )
-    assert activity["online_seconds"] >= 0
+    assert activity["online_seconds"] == 90
     exported = client.get("/v1/analytics/minutes.csv")
     assert exported.headers["content-type"].startswith("text/csv")
     assert next(iter(csv.DictReader(io.StringIO(exported.text))))["minutes"] == "4"

@@ -16,7 +16,7 @@ from kallglot.telephony.numbers.models import PhoneNumber
 from tests.billing.conftest import SignIn
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.privacy.test_subject_requests import ACTOR, verified_request
+from tests.privacy.subjects_seed import ACTOR, verified_request
 
 
 def add_number(database: MigratedDatabase, organization_id: str, e164: str) -> str:

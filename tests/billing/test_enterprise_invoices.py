@@ -9,25 +9,9 @@ from kallglot.accounts.permissions import Role
 from kallglot.billing import metering
 from kallglot.core.clock import utcnow
 from kallglot.db.engine import transaction
-from tests.billing.conftest import SignIn, ended_session
+from tests.billing.conftest import PROFILE, SignIn, ended_session
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-
-PROFILE = {
-    "company_name": "Société Générale d'Interprétation",
-    "billing_email": "factures@example.fr",
-    "address": {
-        "line1": "12 rue de Rivoli",
-        "postal_code": "75004",
-        "city": "Paris",
-        "country": "FR",
-    },
-    "vat_id": "FR40303265045",
-    "iban": "FR14 2004 1010 0505 0001 3M02 606",
-    "bic": "PSSTFRPPPAR",
-    "purchase_order": "PO-2026-0042",
-    "plan": "contract",
-}
 
 
 def test_invalid_iban_and_vat_id_are_refused(identity: Identity, signed_in: SignIn) -> None:

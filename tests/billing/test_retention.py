@@ -14,8 +14,7 @@ from kallglot.core.clock import utcnow
 from kallglot.db.engine import transaction
 from kallglot.privacy.purgers import load_purgers
 from kallglot.privacy.retention import place_legal_hold, run_purge
-from tests.billing.conftest import SignIn, ended_session
-from tests.billing.test_enterprise_invoices import PROFILE
+from tests.billing.conftest import PROFILE, SignIn, ended_session
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 

@@ -196,7 +196,9 @@ def test_subscription_usage_and_webhooks(
         assert response.status_code == 200, response.text
 
     tampered = paid.replace("2700", "9900").replace("evt_paid", "evt_forged")
-    assert deliver(owner, tampered, secret="whsec_wrong").status_code == 400
+    forged = deliver(owner, tampered, secret="whsec_wrong")
+    assert forged.status_code == 400
+    assert forged.json()["error"]["code"] == "invalid_signature"
     old = deliver(
         owner, stripe_event("evt_old", "invoice.paid", now, _invoice("paid", 1)), at=now - 3600
     )

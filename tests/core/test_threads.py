@@ -11,13 +11,15 @@ async def test_a_cancelled_caller_returns_only_after_the_thread_has_finished() -
 
     def blocking_work() -> None:
         started.set()
-        release.wait(timeout=5)
+        release.wait(timeout=60)
         finished.append(True)
 
     task = asyncio.create_task(run_to_completion(blocking_work))
-    await asyncio.to_thread(started.wait, 5)
+    await asyncio.to_thread(started.wait, 60)
     task.cancel()
-    await asyncio.sleep(0.05)
+    for _ in range(5):  # loop turns, not time: the cancellation is delivered on the next
+        await asyncio.sleep(0)
+    assert task.cancelling() == 1
     assert not task.done()  # still waiting for the worker, not orphaning it
     release.set()
     await asyncio.gather(task, return_exceptions=True)

@@ -6,7 +6,7 @@ import base64
 import secrets
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from kallglot.cli.main import app
@@ -22,6 +22,7 @@ from kallglot.crypto import (
 from kallglot.crypto.models import DataKey
 from tests.conftest import MigratedDatabase
 from tests.crypto.scratch import add_note, make_org, notes
+from tests.support.waiting import wait_until
 
 
 def body_of(database: MigratedDatabase, row_id: str, keyring: Keyring | None = None) -> str:
@@ -175,6 +176,7 @@ def test_concurrent_first_use_creates_one_key_on_postgresql(
     results: list[str] = []
     with scratch.sessions.begin() as first:
         results.append(keyring.data_key(first, "org_race").id)
+        holder = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
         def second_node() -> None:
             with scratch.sessions.begin() as second:
@@ -182,7 +184,21 @@ def test_concurrent_first_use_creates_one_key_on_postgresql(
 
         worker = threading.Thread(target=second_node)
         worker.start()
-        worker.join(timeout=0.5)  # blocked on the unique index until the first commits
-        assert worker.is_alive()
-    worker.join(timeout=10)
+        # The second transaction is seen waiting on the first's lock (the unique index)
+        # before the first commits.
+        wait_until(lambda: _blocked_by(scratch, holder), "the second node never blocked")
+        assert len(results) == 1
+    worker.join(timeout=60)
+    assert not worker.is_alive()
     assert len(results) == 2 and results[0] == results[1]
+
+
+def _blocked_by(database: MigratedDatabase, holder: int) -> bool:
+    with database.engine.connect() as connection:
+        blocked = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
+            ),
+            {"holder": holder},
+        ).scalar_one()
+    return bool(blocked)

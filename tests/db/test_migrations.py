@@ -28,6 +28,6 @@ def test_models_and_migrations_agree(migrated_database: MigratedDatabase) -> Non
     from alembic.runtime.migration import MigrationContext
 
     with migrated_database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, metadata)
     assert differences == []

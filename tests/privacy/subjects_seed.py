@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,11 +14,15 @@ from sqlalchemy.orm import Session
 from kallglot.accounts.models import Organization
 from kallglot.accounts.organizations import add_member, create_user
 from kallglot.accounts.permissions import Role
+from kallglot.audit.log import SystemActor
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
 from kallglot.crypto import EncryptedBlobStore
+from kallglot.db.registry import metadata
 from kallglot.mail import sender as mail
+from kallglot.privacy import requests as dsr
+from kallglot.privacy.requests import RequestType
 from kallglot.realtime.models import CallSession, Recording, TranscriptTurn
 from kallglot.realtime.transcripts import seal_turn_text
 from kallglot.realtime.webhooks import create_endpoint, emit
@@ -23,6 +30,7 @@ from kallglot.telephony.calls.service import new_record
 from kallglot.telephony.kyc import service as kyc
 from kallglot.telephony.routing.models import Agent
 from kallglot.telephony.routing.service import create_agent, log_activity
+from tests.conftest import MigratedDatabase
 
 # The smallest PNG header filetype recognises; the marker follows it.
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 16
@@ -134,3 +142,47 @@ def seed_caller(
     db.flush()
     seeded.session_id, seeded.turn_id = call_session.id, turn_id
     return seeded
+
+
+ACTOR = SystemActor(actor_type="user", actor_id="usr_privacy_officer")
+
+
+def verified_request(
+    database: MigratedDatabase, org_id: str, kind: RequestType, **subject: str
+) -> str:
+    with database.sessions.begin() as db:
+        request = dsr.open_request(db, org_id, kind, ACTOR, **subject)
+        dsr.attest(db, request, ACTOR, "caller confirmed name and last call date on the line")
+        return request.id
+
+
+def seed_two(
+    database: MigratedDatabase, settings: Settings, blobs: EncryptedBlobStore
+) -> tuple[Seeded, Seeded]:
+    with database.sessions.begin() as db:
+        org_id = make_organization(db)
+        return (
+            seed_caller(db, settings, blobs, org_id, "A"),
+            seed_caller(db, settings, blobs, org_id, "B"),
+        )
+
+
+def everything_stored(database: MigratedDatabase) -> str:
+    """Every row of every table, as text (what a scan of each store sees)."""
+    with database.engine.connect() as connection:
+        return "\n".join(
+            repr(row)
+            for table in metadata.sorted_tables
+            for row in connection.execute(table.select())
+        )
+
+
+def raw_bytes(database: MigratedDatabase, blob_root: Path) -> bytes:
+    files = [path for path in blob_root.rglob("*") if path.is_file()]
+    if database.backend == "sqlite":
+        db_file = Path(database.engine.url.database or "")
+        files += [p for p in db_file.parent.glob(db_file.name + "*") if p.is_file()]
+    # Read by another process: closing any descriptor of the database file in this one would
+    # drop SQLite's POSIX locks on it, and the next process to close it (a CLI test) would then
+    # delete the write-ahead log from under our connections ("disk I/O error").
+    return subprocess.run(["cat", *map(str, files)], capture_output=True, check=True).stdout

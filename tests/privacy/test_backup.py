@@ -48,7 +48,7 @@ from kallglot.privacy.restore import restore_backup
 from kallglot.realtime.models import Recording, TranscriptTurn
 from kallglot.realtime.transcripts import open_turn_text
 from tests.conftest import MigratedDatabase
-from tests.privacy.test_subject_requests import (
+from tests.privacy.subjects_seed import (
     ACTOR,
     everything_stored,
     raw_bytes,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from kallglot.privacy.models import SubProcessor
 from kallglot.privacy.subprocessors import add_subprocessor
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
+from tests.support.waiting import wait_until
 
 
 def test_a_user_exports_their_own_data_once_through_a_link(identity: Identity) -> None:
@@ -43,10 +43,10 @@ def test_a_user_exports_their_own_data_once_through_a_link(identity: Identity) -
     assert client.post(f"/v1/privacy/requests/{request['id']}/execute", json={}).status_code == 403
     done = owner.post(f"/v1/privacy/requests/{request['id']}/execute", json={})
     assert done.status_code == 200, done.text
-    deadline = time.monotonic() + 10
-    while owner.get(f"/v1/privacy/requests/{request['id']}").json()["status"] != "completed":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: owner.get(f"/v1/privacy/requests/{request['id']}").json()["status"] == "completed",
+        "the request did not complete",
+    )
     link = owner.post(f"/v1/privacy/requests/{request['id']}/download-link").json()["url"]
     path = link.removeprefix(identity.settings.public_base_url)
     anonymous = identity.client()

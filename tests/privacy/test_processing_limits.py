@@ -23,7 +23,7 @@ from kallglot.realtime.service import latency_summary
 from kallglot.telephony.calls.service import new_record
 from tests.billing.conftest import ended_session
 from tests.conftest import MigratedDatabase
-from tests.privacy.test_subject_requests import ACTOR, verified_request
+from tests.privacy.subjects_seed import ACTOR, verified_request
 from tests.realtime.conftest import new_session, organization_id
 
 __all__ = ["organization_id"]  # the fixture: an organization with prepaid credit

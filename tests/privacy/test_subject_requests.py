@@ -16,12 +16,10 @@ import time_machine
 from sqlalchemy import select
 
 from kallglot import mail
-from kallglot.audit.log import SystemActor
 from kallglot.audit.models import AuditEvent
 from kallglot.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from kallglot.core.settings import Settings
 from kallglot.crypto import EncryptedBlobStore, Keyring
-from kallglot.db.registry import metadata
 from kallglot.mail.models import OutboxMessage
 from kallglot.privacy import requests as dsr
 from kallglot.privacy.erasure_ledger import ErasureLedger
@@ -32,50 +30,14 @@ from kallglot.realtime.models import TranscriptTurn
 from kallglot.realtime.transcripts import open_turn_text
 from kallglot.telephony.calls.models import CallRecord
 from tests.conftest import MigratedDatabase
-from tests.privacy.subjects_seed import Seeded, make_organization, seed_caller
-
-ACTOR = SystemActor(actor_type="user", actor_id="usr_privacy_officer")
-
-
-def seed_two(
-    database: MigratedDatabase, settings: Settings, blobs: EncryptedBlobStore
-) -> tuple[Seeded, Seeded]:
-    with database.sessions.begin() as db:
-        org_id = make_organization(db)
-        return (
-            seed_caller(db, settings, blobs, org_id, "A"),
-            seed_caller(db, settings, blobs, org_id, "B"),
-        )
-
-
-def verified_request(
-    database: MigratedDatabase, org_id: str, kind: RequestType, **subject: str
-) -> str:
-    with database.sessions.begin() as db:
-        request = dsr.open_request(db, org_id, kind, ACTOR, **subject)
-        dsr.attest(db, request, ACTOR, "caller confirmed name and last call date on the line")
-        return request.id
-
-
-def everything_stored(database: MigratedDatabase) -> str:
-    """Every row of every table, as text (what a scan of each store sees)."""
-    with database.engine.connect() as connection:
-        return "\n".join(
-            repr(row)
-            for table in metadata.sorted_tables
-            for row in connection.execute(table.select())
-        )
-
-
-def raw_bytes(database: MigratedDatabase, blob_root: Path) -> bytes:
-    files = [path for path in blob_root.rglob("*") if path.is_file()]
-    if database.backend == "sqlite":
-        db_file = Path(database.engine.url.database or "")
-        files += [p for p in db_file.parent.glob(db_file.name + "*") if p.is_file()]
-    # Read by another process: closing any descriptor of the database file in this one would
-    # drop SQLite's POSIX locks on it, and the next process to close it (a CLI test) would then
-    # delete the write-ahead log from under our connections ("disk I/O error").
-    return subprocess.run(["cat", *map(str, files)], capture_output=True, check=True).stdout
+from tests.privacy.subjects_seed import (
+    ACTOR,
+    everything_stored,
+    make_organization,
+    raw_bytes,
+    seed_two,
+    verified_request,
+)
 
 
 def test_access_zip_holds_every_marker_of_the_subject_and_none_of_another(

@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from kallglot.accounts.models import Organization
@@ -26,38 +23,9 @@ from kallglot.realtime.schemas import CreateSession
 from kallglot.speech import g711
 from kallglot.speech.audio import decode_file, resample
 from tests.conftest import FLEURS_DIR, MigratedDatabase
+from tests.support.live import LiveServer, serving
 
-
-@dataclass
-class LiveServer:
-    base_url: str
-    app: FastAPI
-
-    @property
-    def ws_url(self) -> str:
-        return self.base_url.replace("http://", "ws://")
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[LiveServer]:
-    """``app`` served by uvicorn on a free loopback port, in a thread, until the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+__all__ = ["LiveServer", "serving"]  # re-exported: modules written against this conftest
 
 
 @pytest.fixture
@@ -157,3 +125,35 @@ def other_organization_id(database: MigratedDatabase) -> str:
         organization = Organization(id=new_id("org"), name="Other", slug=new_id("slug"))
         db.add(organization)
     return organization.id
+
+
+def heard(events: Collected, listener: str) -> np.ndarray:
+    chunks = [
+        np.frombuffer(base64.b64decode(e["audio"]["payload"]), dtype="<i2")
+        for e in events.of("audio.output", listener=listener)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 180) -> None:
+    """Until everything said so far has been recognised, translated and played to ``listener``.
+
+    Settled means: every final has its latency event and nothing new (no final, no audio
+    chunk) arrived for a second and a half. Time-outs are generous: a busy machine is slow,
+    not wrong.
+    """
+    speaker = "customer" if listener == "agent" else "agent"
+    last_seen: tuple[int, int, int] | None = None
+    quiet_polls = 0
+    for _ in range(int(timeout_s / 0.5)):
+        seen = (
+            len(events.of("transcript.final", speaker=speaker)),
+            len(events.of("latency", speaker=speaker)),
+            len(events.of("audio.output", listener=listener)),
+        )
+        quiet_polls = quiet_polls + 1 if seen == last_seen else 0
+        last_seen = seen
+        if seen[0] and seen[0] == seen[1] and quiet_polls >= 3:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the {listener} did not get the translation of everything said")

@@ -14,11 +14,12 @@ from tests.realtime.conftest import (
     Collected,
     LiveServer,
     collect,
+    heard,
     mulaw_clip,
     new_session,
     send_mulaw,
+    wait_for_audio,
 )
-from tests.realtime.test_call import heard, wait_for_audio
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

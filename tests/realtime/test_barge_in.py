@@ -16,6 +16,7 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -41,17 +42,19 @@ async def test_agent_speech_stops_the_translation_playing_to_them(
     ):
         reader = asyncio.create_task(collect(agent, agent_events))
         await send_mulaw(caller, "caller", long_spanish, speed=4.0)
-        for _ in range(600):
-            if agent_events.of("audio.output", listener="agent"):
-                break
-            await asyncio.sleep(0.1)
-        assert agent_events.of("audio.output", listener="agent"), "no translation reached the agent"
+        await until(
+            lambda: agent_events.of("audio.output", listener="agent"),
+            "no translation reached the agent",
+            within=120,
+        )
         await send_mulaw(agent, "agent", english)
-        for _ in range(300):
-            if agent_events.of("audio.clear", listener="agent"):
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(2.0)  # anything stale would arrive now
+        await until(
+            lambda: agent_events.of("audio.clear", listener="agent"),
+            "barge-in did not clear the agent's playback",
+            within=120,
+        )
+        # Ending the session first finishes whatever was still in the pipeline, so any
+        # stale audio would be delivered before session.ended.
         await caller.send('{"type": "session.end"}')
         await asyncio.wait_for(reader, timeout=120)
 

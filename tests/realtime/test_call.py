@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import wave
 from collections import Counter
@@ -27,9 +26,11 @@ from tests.realtime.conftest import (
     Collected,
     LiveServer,
     collect,
+    heard,
     mulaw_clips,
     new_session,
     send_mulaw,
+    wait_for_audio,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -65,14 +66,6 @@ def wer_bound(language: str) -> float:
     offline = word_error_rate([p.with_suffix(".txt").read_text() for p in paths], heard)
     table = next(row.wer_telephone for row in ASR if row.language == language)
     return max(offline, table or 0.0) + 0.10
-
-
-def heard(events: Collected, listener: str) -> np.ndarray:
-    chunks = [
-        np.frombuffer(base64.b64decode(e["audio"]["payload"]), dtype="<i2")
-        for e in events.of("audio.output", listener=listener)
-    ]
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
 async def run_call(
@@ -112,30 +105,6 @@ async def run_call(
         await caller.send('{"type": "session.end"}')
         await asyncio.wait_for(asyncio.gather(*readers), timeout=120)
     return session_id, caller_events, agent_events, {"customer": caller_ref, "agent": agent_ref}
-
-
-async def wait_for_audio(events: Collected, listener: str, timeout_s: float = 180) -> None:
-    """Until everything said so far has been recognised, translated and played to ``listener``.
-
-    Settled means: every final has its latency event and nothing new (no final, no audio
-    chunk) arrived for a second and a half. Time-outs are generous: a busy machine is slow,
-    not wrong.
-    """
-    speaker = "customer" if listener == "agent" else "agent"
-    last_seen: tuple[int, int, int] | None = None
-    quiet_polls = 0
-    for _ in range(int(timeout_s / 0.5)):
-        seen = (
-            len(events.of("transcript.final", speaker=speaker)),
-            len(events.of("latency", speaker=speaker)),
-            len(events.of("audio.output", listener=listener)),
-        )
-        quiet_polls = quiet_polls + 1 if seen == last_seen else 0
-        last_seen = seen
-        if seen[0] and seen[0] == seen[1] and quiet_polls >= 3:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"the {listener} did not get the translation of everything said")
 
 
 @sqlite_only

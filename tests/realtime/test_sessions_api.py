@@ -105,4 +105,5 @@ def test_a_pair_without_engines_is_refused_naming_what_is_missing(identity: Iden
     )
     assert response.status_code == 400
     error = response.json()["error"]
-    assert "Japanese" in error["message"] or "ja" in error["message"]
+    assert (error["code"], error["param"]) == ("language_pair_unsupported", None)
+    assert "(ja)" in error["message"] and "French (fr)" in error["message"]

@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import redis.asyncio as redis
 
 from kallglot.scale.bus import redis_client
 from tests.realtime.conftest import live_server, organization_id
+from tests.support.waiting import wait_until
 
 __all__ = ["live_server", "organization_id"]  # fixtures shared with the realtime tests
 
@@ -58,13 +58,11 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             [server, *arguments, "--appendonly", "no"], stdout=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_until(self._accepting, "redis-server started")
+
+    def _accepting(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self) -> None:
         if self.process is not None:

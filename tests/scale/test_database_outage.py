@@ -1,4 +1,4 @@
-"""PostgreSQL unreachable for 10 s under a live call: the call's writes never block
+"""PostgreSQL unreachable under a live call: the call's writes never block
 or fail, they wait in the durable local queue, and land after the database returns,
 in order and exactly once. The outage is real: a TCP proxy between the app and
 PostgreSQL drops every connection and refuses new ones."""
@@ -9,7 +9,6 @@ import asyncio
 import os
 import secrets
 import stat
-import time
 from collections.abc import Awaitable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -37,13 +36,14 @@ from kallglot.realtime.transcripts import open_turn_text
 from kallglot.scale.outbox import LocalQueue
 from tests.conftest import MigratedDatabase
 from tests.scale.conftest import CuttableProxy
+from tests.support.waiting import until
 
 # CI's PostgreSQL at its standard port unless the run names another.
 POSTGRES_URL = os.environ.get(
     "KALLGLOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-OUTAGE_SECONDS = 10.0
-WRITE_BOUND_SECONDS = 2.0  # no single write may stall the call longer than this
+OUTAGE_TURNS = 5
+HANG_GUARD_SECONDS = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +95,9 @@ def _turn(number: int) -> FinalTurn:
     )
 
 
-async def _bounded(write: Awaitable[None]) -> float:
-    started = time.monotonic()
-    async with asyncio.timeout(WRITE_BOUND_SECONDS):
+async def _guarded(write: Awaitable[None]) -> None:
+    async with asyncio.timeout(HANG_GUARD_SECONDS):
         await write
-    return time.monotonic() - started
 
 
 async def test_call_writes_during_a_database_outage_land_after_it_in_order_exactly_once(
@@ -130,31 +128,26 @@ async def test_call_writes_during_a_database_outage_land_after_it_in_order_exact
         assert len(queue) == 0  # the database is up: written at once
 
         proxy.cut()
-        outage_ends = time.monotonic() + OUTAGE_SECONDS
-        number = 1
-        while time.monotonic() < outage_ends:
-            number += 1
-            assert await _bounded(store.turn(_turn(number))) < WRITE_BOUND_SECONDS
-            await _bounded(store.touch())
-            await asyncio.sleep(1.0)
-        await _bounded(store.timing(Timing("utt_1", Party.CALLER, utcnow(), 400, 600, None)))
-        await _bounded(store.languages("de", "en"))
-        queued = len(queue)
-        assert queued >= 2 * (number - 1)  # every turn and touch of the outage waits
+        for number in range(2, 2 + OUTAGE_TURNS):
+            # Each write returns while the database is still unreachable: set aside in
+            # the local queue, not waited out (the guard only stops a hang).
+            before = len(queue)
+            await _guarded(store.turn(_turn(number)))
+            await _guarded(store.touch())
+            assert len(queue) == before + 2
+        await _guarded(store.timing(Timing("utt_1", Party.CALLER, utcnow(), 400, 600, None)))
+        await _guarded(store.languages("de", "en"))
+        assert len(queue) == 2 * OUTAGE_TURNS + 2
         proxy.restore()
 
-        async with asyncio.timeout(15):
-            while True:
-                if await asyncio.to_thread(len, queue) == 0:
-                    break
-                await asyncio.sleep(0.1)
+        await until(lambda: len(queue) == 0, "the queued writes did not land")
         # A crash between "landed" and "removed from the queue" replays an entry: the
         # appliers skip rows that exist, so it still lands once.
         landed_turn = {
             "id": (await asyncio.to_thread(_turn_ids, direct, call.id))[-1],
             "session_id": call.id,
             "organization_id": organization.id,
-            **_fields(_turn(number)),
+            **_fields(_turn(OUTAGE_TURNS + 1)),
         }
         await asyncio.to_thread(queue.append, call.id, "turn", landed_turn)
         await asyncio.to_thread(writes.drain)
@@ -170,9 +163,9 @@ async def test_call_writes_during_a_database_outage_land_after_it_in_order_exact
             .where(TranscriptTurn.session_id == call.id)
             .order_by(TranscriptTurn.sequence)
         ).all()
-        assert [turn.sequence for turn in turns] == list(range(1, number + 1))
+        assert [turn.sequence for turn in turns] == list(range(1, OUTAGE_TURNS + 2))
         assert [open_turn_text(db, turn) for turn in turns] == [
-            (f"Satz {n}", f"Sentence {n}") for n in range(1, number + 1)
+            (f"Satz {n}", f"Sentence {n}") for n in range(1, OUTAGE_TURNS + 2)
         ]
         stored = db.get(CallSession, call.id)
         assert stored is not None and stored.status == SessionStatus.ACTIVE.value

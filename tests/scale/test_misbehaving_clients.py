@@ -1,17 +1,20 @@
-"""One process, two calls: one client floods audio faster than real time and then
-stalls mid-sentence; the other call's finals and latency do not change. Real models,
-a real server, real WebSockets."""
+"""One process, three calls: one client floods audio faster than real time, another
+stalls mid-sentence; the flood is pushed back and recognised no faster than real time
+(never more than 2 s ahead of it), the stalled sentence is closed, and the well-behaved
+call's finals do not change. Real models, a real server, real WebSockets."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
 import websockets
 
+from kallglot.realtime.runtime import PROCESS_LEAD_MS
 from kallglot.speech.metrics import word_error_rate
 from tests.conftest import MigratedDatabase, sqlite_only
 from tests.realtime.conftest import (
@@ -22,13 +25,13 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # The misbehaving client's flood: a minute of speech, sent as fast as the socket takes it.
 FLOOD_CLIPS = (0, 1, 2, 3, 4)
 STALL_AFTER_MS = 4500  # fleurs-de-002 cut off mid-word (speech runs from 1.2 s to 5.5 s)
-LATENCY_SLACK_MS = 1000
 # Whisper's finals of the same audio differ slightly from run to run (punctuation, a word).
 SAME_FINALS_WER = 0.15
 
@@ -41,23 +44,13 @@ async def _connect(server: LiveServer, database: MigratedDatabase, organization_
     return websockets.connect(url, max_queue=None)
 
 
-async def _until(condition: Any, within: float) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.2)
-
-
-async def _quiet(events: Collected, seconds: float, within: float) -> None:
-    """Until no new final has arrived for ``seconds``."""
-    async with asyncio.timeout(within):
-        seen, still = -1, 0.0
-        while still < seconds:
-            count = len(events.of("transcript.final"))
-            still = still + 0.2 if count == seen else 0.0
-            seen = count
-            await asyncio.sleep(0.2)
+async def _collect_timed(ws: Any, into: Collected, arrived: list[float]) -> None:
+    """``collect``, noting when each event arrived."""
+    async for raw in ws:
+        into.events.append(json.loads(raw))
+        arrived.append(time.monotonic())
+        if into.events[-1]["type"] == "session.ended":
+            return
 
 
 async def _good_call(
@@ -68,8 +61,8 @@ async def _good_call(
     async with await _connect(server, database, organization_id) as ws:
         reader = asyncio.create_task(collect(ws, events))
         await send_mulaw(ws, "caller", audio)
-        await _until(lambda: events.of("latency"), within=60)
-        await asyncio.sleep(2.0)  # any later final would arrive now
+        # Ending the session finishes what was said first: every final arrives before
+        # session.ended.
         await ws.send('{"type": "session.end"}')
         await asyncio.wait_for(reader, timeout=60)
     return events
@@ -85,9 +78,9 @@ async def _stall(ws: Any, events: Collected, stall: bytes) -> dict[str, Any]:
     await send_mulaw_from(ws, stall, 0)
     # Nothing more arrives. The sentence is closed by the silence that never came and
     # transcribed, without waiting for the idle timeout or the socket to close.
-    await _until(
+    await until(
         lambda: [f for f in events.of("transcript.final") if f["end_ms"] >= STALL_AFTER_MS - 300],
-        within=20,
+        "the stalled sentence was not closed",
     )
     return events.of("transcript.final")[-1]
 
@@ -118,10 +111,6 @@ def _texts(events: Collected) -> list[str]:
     return [final["text"] for final in events.of("transcript.final")]
 
 
-def _worst_latency(events: Collected) -> int:
-    return max(item["asr_final_ms"] for item in events.of("latency"))
-
-
 @sqlite_only
 async def test_a_flooding_then_stalling_client_does_not_slow_another_call(
     live_server: LiveServer, database: MigratedDatabase, organization_id: str
@@ -133,12 +122,14 @@ async def test_a_flooding_then_stalling_client_does_not_slow_another_call(
     flood = b"".join(mulaw_clip("es", index, tail_silence_ms=300)[0] for index in FLOOD_CLIPS)
     stall = mulaw_clip("de", 2, tail_silence_ms=0)[0][: 8 * STALL_AFTER_MS]
     flood_events, stall_events = Collected(), Collected()
+    flood_arrivals: list[float] = []
+    connected = time.monotonic()
     async with (
         await _connect(live_server, database, organization_id) as flooding,
         await _connect(live_server, database, organization_id) as stalling,
     ):
         readers = [
-            asyncio.create_task(collect(flooding, flood_events)),
+            asyncio.create_task(_collect_timed(flooding, flood_events, flood_arrivals)),
             asyncio.create_task(collect(stalling, stall_events)),
         ]
         misbehaving = asyncio.gather(_flood(flooding, flood), _stall(stalling, stall_events, stall))
@@ -152,7 +143,13 @@ async def test_a_flooding_then_stalling_client_does_not_slow_another_call(
     assert too_fast, "the flood was not pushed back"
     assert len(too_fast) <= 5  # reported at most once a second, not per dropped frame
     assert word_error_rate([" ".join(_texts(alone))], [" ".join(_texts(beside))]) <= SAME_FINALS_WER
-    assert _worst_latency(beside) <= _worst_latency(alone) + LATENCY_SLACK_MS, (
-        _worst_latency(alone),
-        _worst_latency(beside),
-    )
+    # The flood's audio was recognised at the pace of real time, at most 2 s ahead of it
+    # (a busy machine only makes it later): it took no more recogniser time than a caller.
+    flood_finals = [
+        (event["end_ms"], at - connected)
+        for event, at in zip(flood_events.events, flood_arrivals, strict=True)
+        if event["type"] == "transcript.final"
+    ]
+    assert len(flood_finals) >= 2, "the flood was not recognised"
+    for end_ms, after_s in flood_finals:
+        assert after_s >= (end_ms - PROCESS_LEAD_MS) / 1000, (end_ms, after_s)

@@ -5,7 +5,7 @@ here is bounded, so a regression fails the test instead of hanging CI."""
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from kallglot.scale.failover import NodeAgent
 from kallglot.scale.nodes import NodeRegistry
 from kallglot.scale.shared import RedisSharedState, sync_redis_client
 from tests.scale.conftest import PrivateRedis
+from tests.support.waiting import until
 
 WHOLE_TEST_SECONDS = 45
 
@@ -52,9 +53,14 @@ async def _publish_until_received(bus: RedisEventBus, events: Any, within: float
         await asyncio.gather(task, return_exceptions=True)
 
 
+def _skipped(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(r.getMessage() == "redis unavailable; heartbeat skipped" for r in caplog.records)
+
+
 async def test_a_node_rides_out_a_redis_restart_then_registers_and_receives_again(
-    private_redis: PrivateRedis, app: FastAPI
+    private_redis: PrivateRedis, app: FastAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="kallglot.scale.failover")
     client = redis_client(private_redis.url)
     registry = NodeRegistry(client, "kg:", ttl_seconds=5)
     bus = RedisEventBus(client, "kg:")
@@ -67,10 +73,10 @@ async def test_a_node_rides_out_a_redis_restart_then_registers_and_receives_agai
             assert await asyncio.wait_for(anext(events), 5) == {"n": "before"}
 
             private_redis.stop()
-            started = time.monotonic()
             await bus.publish("t", {"n": "lost"})  # dropped with a warning, not raised
-            assert time.monotonic() - started < 3  # a bounded attempt, not a hang
-            await asyncio.sleep(0.5)  # heartbeats fail meanwhile; the loop carries on
+            # Heartbeats fail meanwhile (twice: the loop went round after a failure) and
+            # the loop carries on.
+            await until(lambda: _skipped(caplog) >= 2, "no heartbeat met the stopped Redis")
             assert not heartbeats.done()
 
             private_redis.start()  # an empty Redis: heartbeats rebuild the registry
@@ -90,11 +96,10 @@ async def test_shared_state_calls_fail_fast_while_redis_is_down_and_work_after(
         async with asyncio.timeout(WHOLE_TEST_SECONDS):
             assert await asyncio.to_thread(state.claim, "lock", "1", 30)
             private_redis.stop()
-            started = time.monotonic()
+            # Refused (the whole test's timeout guards against a hang instead).
             with pytest.raises(ServiceUnavailableError) as refused:
                 await asyncio.to_thread(state.claim, "lock", "1", 30)
             assert refused.value.code == "shared_state_unavailable"
-            assert time.monotonic() - started < 5
             private_redis.start()
             # The restarted Redis is empty (no persistence): the lock can be taken again.
             assert await asyncio.to_thread(state.claim, "lock", "2", 30)

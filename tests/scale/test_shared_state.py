@@ -4,7 +4,6 @@ idempotent result; the embedded mode keeps the same behaviour in process."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,10 +102,13 @@ class OrganizationIn(RequestModel):
     name: str
 
 
-def _add_slow_create(app: FastAPI) -> None:
+def _add_held_create(app: FastAPI, entered: threading.Event, release: threading.Event) -> None:
+    """A create that, once it runs, waits until the test lets it finish."""
+
     @app.post("/v1/test-organizations", status_code=201)
     def create(body: OrganizationIn, db: DbSession) -> dict[str, str]:
-        time.sleep(0.5)  # long enough for the other node's request to arrive meanwhile
+        entered.set()
+        assert release.wait(timeout=60), "the test never released the first request"
         organization = Organization(id=new_id("org"), name=body.name, slug=new_id("slug"))
         db.add(organization)
         return {"id": organization.id, "name": organization.name}
@@ -115,8 +117,9 @@ def _add_slow_create(app: FastAPI) -> None:
 def test_the_same_idempotency_key_on_two_nodes_at_once_has_one_side_effect(
     app: FastAPI, node_b: FastAPI, database: MigratedDatabase
 ) -> None:
+    entered, release = threading.Event(), threading.Event()
     for node in (app, node_b):
-        _add_slow_create(node)
+        _add_held_create(node, entered, release)
     headers = {"Idempotency-Key": "order-7", "Authorization": "Bearer same-caller"}
     body = {"name": "Once Only"}
     responses: dict[str, httpx.Response] = {}
@@ -125,14 +128,14 @@ def test_the_same_idempotency_key_on_two_nodes_at_once_has_one_side_effect(
         with _client(node) as client:
             responses[name] = client.post("/v1/test-organizations", json=body, headers=headers)
 
-    threads = [
-        threading.Thread(target=post, args=("a", app)),
-        threading.Thread(target=post, args=("b", node_b)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    first = threading.Thread(target=post, args=("a", app))
+    first.start()
+    # Node A's request is inside its handler, holding the key, when node B's arrives.
+    assert entered.wait(timeout=60), "node A's request never reached its handler"
+    post("b", node_b)
+    release.set()
+    first.join(timeout=60)
+    assert not first.is_alive()
     statuses = sorted(response.status_code for response in responses.values())
     assert statuses == [201, 409]
     loser = next(r for r in responses.values() if r.status_code == 409)

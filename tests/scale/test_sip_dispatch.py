@@ -7,11 +7,8 @@ places the calls through the dispatcher and fails unless every call completes.
 
 from __future__ import annotations
 
-import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -23,23 +20,19 @@ from kallglot.core.settings import Settings
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase
 from tests.realtime.conftest import new_session, serving
-from tests.telephony.sipp_runner import run_sipp
+from tests.support.tools import required
+from tests.support.waiting import wait_until
+from tests.telephony.sipp_runner import free_udp_port, run_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 START = ROOT / "deploy" / "kamailio" / "start.sh"
 CALLS = 10
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kamailio") is None or shutil.which("sipp") is None,
-    reason="kamailio and sip-tester are installed by make setup (deploy/apt-packages.txt)",
-)
 
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture(autouse=True)
+def kamailio_and_sipp_installed() -> None:
+    required("kamailio", "kamailio")
+    required("sipp", "sip-tester")
 
 
 @contextmanager
@@ -78,12 +71,9 @@ def place_calls(proxy_port: int, tmp_path: Path) -> subprocess.CompletedProcess[
 
 
 def wait_for_proxy(log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if log.exists() and "SO_RCVBUF is finally" in log.read_text():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"kamailio did not start:\n{log.read_text()}")
+    wait_until(
+        lambda: log.exists() and "SO_RCVBUF is finally" in log.read_text(), "kamailio started"
+    )
 
 
 def test_calls_through_the_dispatcher_spread_over_both_media_nodes(tmp_path: Path) -> None:
@@ -140,10 +130,8 @@ def test_calls_through_the_dispatcher_spread_over_two_kallglot_nodes(
         answered = [gateway.calls_answered for gateway in gateways]
         assert sum(answered) == CALLS
         assert all(count > 0 for count in answered), answered
-        deadline = time.monotonic() + 15
-        while any(gateway.dialogs for gateway in gateways):  # BYEs came through the proxy
-            assert time.monotonic() < deadline, "a node kept a dialog"
-            time.sleep(0.05)
+        # BYEs came through the proxy
+        wait_until(lambda: not any(g.dialogs for g in gateways), "a node kept a dialog")
 
 
 def test_calls_go_to_the_surviving_node_when_one_is_down(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from kallglot.speech import service
+from kallglot.speech import asr, registry, service
 from kallglot.speech.errors import UnsupportedPairError
 from kallglot.speech.metrics import word_error_rate
+from kallglot.speech.translate import PivotTranslator
 from tests.speech.conftest import clip, reference
 
 pytestmark = pytest.mark.slow
@@ -36,4 +37,18 @@ async def test_an_utterance_transcribes_asynchronously() -> None:
 
 
 def test_warm_up_loads_what_a_node_needs() -> None:
+    registry.close_all(forget=True)  # nothing shared is loaded ...
+    assert not registry._instances
     service.warm_up(["en", "es"], [("es", "en"), ("en", "es")])
+    loaded = dict(registry._instances)  # ... until the warm-up loads it
+    assert asr._whisper is not None
+    # What a call then asks for is what the warm-up loaded, not loaded again on first use.
+    translators = [registry.translator("es", "en"), registry.translator("en", "es")]
+    engines = [registry.synthesizer("en"), registry.synthesizer("es")] + [
+        hop
+        for t in translators
+        for hop, _, _ in (t.hops if isinstance(t, PivotTranslator) else [(t, "", "")])
+    ]
+    for engine in engines:
+        assert any(engine is shared for shared in loaded.values()), engine
+    assert registry._instances == loaded

@@ -15,7 +15,7 @@ from kallglot.telephony.calls import service as calls
 from kallglot.telephony.calls.models import CallRecord
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.telephony.test_twilio_voice import call_params, post_signed
+from tests.telephony.twilio_helpers import call_params, post_signed
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import wave
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,16 +30,21 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.support.tools import required
+from tests.support.waiting import until
 from tests.telephony.sipp_runner import free_udp_port
 
 pytestmark = [
     pytest.mark.slow,
     sqlite_only,
     pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        shutil.which("baresip") is None, reason="baresip is installed by make setup"
-    ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def baresip_installed() -> None:
+    required("baresip", "baresip")
+
 
 CALLER = ("es", 0)  # the phone speaks Spanish
 AGENT = ("en", 1)  # the agent answers in English; the phone hears it in Spanish
@@ -115,15 +118,6 @@ def overlap(reference: str, heard: str) -> float:
     return sum(word in words for word in said) / len(said) if said else 0.0
 
 
-async def wait_for(condition: Callable[[], object], within_s: float) -> None:
-    """Poll ``condition`` (state of the server's thread, or events a task collects)."""
-    for _ in range(int(within_s * 10)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached within {within_s} s")
-
-
 async def test_baresip_calls_a_session_and_hears_the_agent_translated(
     live_server: LiveServer,
     database: MigratedDatabase,
@@ -158,21 +152,21 @@ async def test_baresip_calls_a_session_and_hears_the_agent_translated(
     try:
         async with websockets.connect(agent_url) as agent:
             reader = asyncio.create_task(collect(agent, events))
-            await wait_for(lambda: gateway.dialogs, 30)
+            await until(lambda: gateway.dialogs, within=30)
             dialog = next(iter(gateway.dialogs.values()))
             # baresip offers Opus first (G.711 is what SIPp and the RTP tests exercise)
             assert dialog.rtp.negotiated is not None
             assert dialog.rtp.negotiated.codec_name == "opus"
-            await wait_for(lambda: events.of("transcript.final", speaker="customer"), 120)
+            await until(lambda: events.of("transcript.final", speaker="customer"), within=120)
             await send_mulaw(agent, "agent", agent_speech, speed=4.0)
-            await wait_for(lambda: events.of("latency", speaker="agent"), 120)
+            await until(lambda: events.of("latency", speaker="agent"), within=120)
             # the translation is paced out at real time: wait until it has all been sent
-            await wait_for(lambda: dialog.rtp.packets_sent > 50 and dialog.rtp.queued == 0, 120)
+            await until(lambda: dialog.rtp.packets_sent > 50 and dialog.rtp.queued == 0, within=120)
             await asyncio.sleep(1.0)
             await agent.send(json.dumps({"type": "session.end"}))
             await asyncio.wait_for(reader, timeout=60)
         # the session's end hangs the phone up (our BYE); nothing of the call is left
-        await wait_for(lambda: not gateway.dialogs, 20)
+        await until(lambda: not gateway.dialogs, within=20)
     finally:
         if phone.returncode is None:
             phone.send_signal(signal.SIGTERM)

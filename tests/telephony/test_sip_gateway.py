@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -25,6 +24,7 @@ from kallglot.telephony.sip.message import uri_parts
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity, Org
 from tests.realtime.conftest import LiveServer, new_session, serving
+from tests.support.waiting import wait_until
 from tests.telephony.sip_peer import Call, Peer, offer
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue, member_id
 
@@ -76,13 +76,6 @@ def sip_session(database: MigratedDatabase, org: Org) -> str:
 def status_of(database: MigratedDatabase, session_id: str) -> str:
     with database.sessions() as db:
         return db.scalars(select(CallSession.status).where(CallSession.id == session_id)).one()
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 def assert_nothing_left(gateway: SipGateway) -> None:

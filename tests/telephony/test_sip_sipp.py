@@ -3,8 +3,6 @@ into SIP sessions: every call is answered and torn down, and none is left behind
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -15,16 +13,18 @@ from kallglot.realtime.models import CallSession
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase
 from tests.realtime.conftest import LiveServer, new_session
+from tests.support.tools import required
+from tests.support.waiting import wait_until
 from tests.telephony.sipp_runner import run_sipp
 
 CALLS = 20
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        shutil.which("sipp") is None, reason="sip-tester is installed by make setup"
-    ),
-]
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def sipp_installed() -> None:
+    required("sipp", "sip-tester")
 
 
 @pytest.fixture
@@ -59,12 +59,12 @@ def test_twenty_calls_at_five_per_second_are_answered_and_torn_down(
     result = run_sipp(f"127.0.0.1:{gateway.port}", session_ids, tmp_path, rate=5)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    deadline = time.monotonic() + 15
-    while gateway.dialogs or gateway.pending or ended(database, session_ids) < CALLS:
-        assert time.monotonic() < deadline, (
-            f"left behind: {list(gateway.dialogs)}; {ended(database, session_ids)} ended"
-        )
-        time.sleep(0.05)
+    wait_until(
+        lambda: (
+            not gateway.dialogs and not gateway.pending and ended(database, session_ids) == CALLS
+        ),
+        "a call was left behind",
+    )
     assert gateway.open_rtp_streams == 0
     assert gateway.calls_answered == CALLS
     assert not live_server.app.state.realtime.runtimes

@@ -31,6 +31,7 @@ from tests.realtime.conftest import (
     new_session,
     send_mulaw,
 )
+from tests.support.waiting import until
 from tests.telephony.streams import closed_with, settled
 from tests.telephony.telnyx_helpers import (
     PUBLIC_KEY,
@@ -183,13 +184,6 @@ async def carrier_sends(ws: Any, frames: list[tuple[int, bytes]]) -> None:
         await asyncio.sleep(0.02)
 
 
-async def wait_for(predicate: Any, seconds: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"no {what} in {seconds} s"
-        await asyncio.sleep(0.1)
-
-
 @pytest.mark.slow
 async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_translated(
     live_server: LiveServer, database: MigratedDatabase, organization_id: str
@@ -231,7 +225,7 @@ async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_tr
                 f["translation"] for f in agent_events.of("transcript.final", speaker="customer")
             )
 
-        await wait_for(caller_final, 120, "translated final of the caller")
+        await until(caller_final, "translated final of the caller", within=120)
         await send_mulaw(agent, "agent", english, speed=4.0)
 
         def translated_speech_heard() -> bool:
@@ -239,7 +233,7 @@ async def test_an_a_law_caller_out_of_order_is_understood_and_hears_the_agent_tr
             media = sum(1 for m in heard if m["event"] == "media")
             return media > 25 and any(m["event"] == "mark" for m in heard)
 
-        await wait_for(translated_speech_heard, 120, "the agent's translated speech")
+        await until(translated_speech_heard, "the agent's translated speech", within=120)
         mark = next(m for m in heard if m["event"] == "mark")
         echo = frame("mark")
         echo["mark"]["name"] = mark["mark"]["name"]

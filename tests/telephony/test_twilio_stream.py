@@ -27,25 +27,9 @@ from tests.realtime.conftest import (
     send_mulaw,
 )
 from tests.telephony.streams import closed_with, settled
+from tests.telephony.twilio_helpers import start_event
 
 pytestmark = [sqlite_only, pytest.mark.timeout(300)]
-
-
-def start_event(token: str) -> str:
-    return json.dumps(
-        {
-            "event": "start",
-            "sequenceNumber": "1",
-            "streamSid": "MZ" + "0" * 32,
-            "start": {
-                "streamSid": "MZ" + "0" * 32,
-                "callSid": "CA" + "0" * 32,
-                "tracks": ["inbound"],
-                "customParameters": {"token": token},
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        }
-    )
 
 
 async def test_garbage_closes_the_stream_and_ends_its_call(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
 from kallglot.core.settings import Settings
 from kallglot.realtime import service
@@ -15,36 +13,8 @@ from kallglot.realtime.models import CallSession
 from kallglot.telephony.calls.models import CallRecord
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.telephony.conftest import TWILIO_AUTH_TOKEN
+from tests.telephony.twilio_helpers import VOICE, call_params, post_signed
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue, member_id
-
-VOICE = "/v1/telephony/twilio/voice"
-
-
-def post_signed(client: TestClient, settings: Settings, params: dict[str, str]) -> ET.Element:
-    """POST as Twilio does: form-encoded, signed over the public URL and the parameters."""
-    url = settings.public_base_url + VOICE
-    signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(url, params)
-    response = client.post(
-        VOICE,
-        content=urlencode(params),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/xml")
-    return ET.fromstring(response.text)
-
-
-def call_params(to: str) -> dict[str, str]:
-    return {
-        "CallSid": "CA" + "0" * 32,
-        "AccountSid": "AC" + "1" * 32,
-        "From": "+4915100000001",
-        "To": to,
-    }
 
 
 def test_a_call_to_a_staffed_number_is_streamed_into_a_new_session(

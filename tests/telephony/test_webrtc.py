@@ -29,6 +29,7 @@ from kallglot.telephony.webrtc import TranslatedSpeechTrack, WebRtcLegs, mono_pc
 from kallglot.telephony.webrtc.peer import WebRtcLeg, ice_configuration
 from tests.conftest import FLEURS_DIR, MigratedDatabase
 from tests.realtime.conftest import LiveServer, new_session
+from tests.support.waiting import until
 
 NO_ICE_SERVERS = RTCConfiguration(iceServers=[])
 
@@ -54,13 +55,6 @@ async def offer_of(peer: RTCPeerConnection) -> str:
 
 def url(server: LiveServer, session_id: str, token: str) -> str:
     return f"{server.base_url}/v1/sessions/{session_id}/webrtc?token={token}"
-
-
-async def until(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
 
 
 async def test_the_offer_contract_and_its_errors(
@@ -121,16 +115,16 @@ async def test_the_offer_contract_and_its_errors(
         assert again.json()["error"]["code"] == "webrtc_already_connected"
 
     await browser_peer.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    await until(lambda: browser_peer.connectionState == "connected", 15, "ICE/DTLS never came up")
+    await until(lambda: browser_peer.connectionState == "connected", "ICE/DTLS never came up")
     leg = legs.get(session_id, Party.AGENT)
     assert leg is not None
-    await until(lambda: leg.frames_received >= 25, 10, "no audio from the browser peer")
+    await until(lambda: leg.frames_received >= 25, "no audio from the browser peer")
     (receiver,) = browser_peer.getReceivers()
     heard = await asyncio.wait_for(receiver.track.recv(), 5)  # the server's track, decoded
     assert isinstance(heard, av.AudioFrame) and heard.sample_rate == OPUS_RATE
 
     await browser_peer.close()  # the client goes away: its leg follows
-    await until(lambda: len(legs) == 0, 15, "the server kept the peer of a closed client")
+    await until(lambda: len(legs) == 0, "the server kept the peer of a closed client")
     runtime = live_server.app.state.realtime.runtimes.get(session_id)
     assert runtime is None or not any(
         c.party is Party.AGENT for c in runtime.connections.values()
@@ -152,14 +146,14 @@ async def test_the_session_ending_closes_the_peer(
         )
     assert answered.status_code == 200, answered.text
     await browser_peer.setRemoteDescription(RTCSessionDescription(answered.json()["sdp"], "answer"))
-    await until(lambda: browser_peer.connectionState == "connected", 15, "ICE/DTLS never came up")
+    await until(lambda: browser_peer.connectionState == "connected", "ICE/DTLS never came up")
 
     stream = f"{live_server.ws_url}/v1/sessions/{session_id}/connect?token={token}"
     async with websockets.connect(stream) as ws:
         await ws.send(json.dumps({"type": "session.end"}))
-        await until(lambda: len(legs) == 0, 30, "the peer outlived its session")
+        await until(lambda: len(legs) == 0, "the peer outlived its session")
     # The server closed its side: the browser's peer sees the DTLS close.
-    await until(lambda: browser_peer.connectionState == "closed", 10, "the browser was not told")
+    await until(lambda: browser_peer.connectionState == "closed", "the browser was not told")
 
 
 async def data_channel_offer() -> str:
@@ -205,7 +199,7 @@ async def test_a_peer_that_never_connects_is_closed(
         assert answered.status_code == 200, answered.text
         assert legs.get(session_id, Party.CALLER) is not None
         # The answer is never applied, so no connectivity check ever reaches the server.
-        await until(lambda: len(legs) == 0, 10, "a peer that never connected is still open")
+        await until(lambda: len(legs) == 0, "a peer that never connected is still open")
     finally:
         await silent.close()
 
@@ -248,8 +242,8 @@ async def test_the_outbound_track_paces_speech_then_silence_and_barge_in_drops_i
     assert track.queued_seconds == pytest.approx(1.0, abs=0.05)
     started = time.monotonic()
     frames = [await track.recv() for _ in range(10)]
-    elapsed = time.monotonic() - started
-    assert 0.16 <= elapsed <= 0.4, f"10 frames of 20 ms took {elapsed:.3f} s"
+    # Paced (no burst): ten frames take at least nine frame periods; a busy machine only adds.
+    assert time.monotonic() - started >= 0.16
     assert all(f.samples == OPUS_FRAME_SAMPLES and f.sample_rate == OPUS_RATE for f in frames)
     assert [f.pts for f in frames] == [i * OPUS_FRAME_SAMPLES for i in range(10)]
     assert min(np.abs(f.to_ndarray()).max() for f in frames[1:]) > 4000  # the tone, not zeros

@@ -4,23 +4,19 @@ Chromium driven by Playwright, with a fake microphone playing a WAV file."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from kallglot.core.settings import Settings, load_settings
 from kallglot.speech.audio import decode_file
 from tests.conftest import FLEURS_DIR, MigratedDatabase
-from tests.realtime.conftest import LiveServer
+from tests.support.live import LiveServer, free_port, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # The agent's microphone: silence while the caller speaks, then an English sentence.
@@ -30,9 +26,7 @@ AGENT_LEAD_SILENCE_S = 12
 
 @pytest.fixture
 def port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture
@@ -57,18 +51,8 @@ def settings(database: MigratedDatabase, tmp_path: Path, port: int) -> Settings:
 
 @pytest.fixture
 def web_server(app: FastAPI, port: int) -> Iterator[LiveServer]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(app, port) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

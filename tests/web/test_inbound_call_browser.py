@@ -27,10 +27,10 @@ from kallglot.telephony.routing.models import Agent
 from tests.conftest import MigratedDatabase, sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer, mulaw_clip
-from tests.telephony.test_twilio_stream import start_event
+from tests.telephony.twilio_helpers import start_event
 from tests.telephony_numbers.helpers import make_number, make_queue
+from tests.web.browsing import sign_in, words
 from tests.web.conftest import screenshot
-from tests.web.test_browser import sign_in, words
 
 pytestmark = [pytest.mark.slow, sqlite_only]
 

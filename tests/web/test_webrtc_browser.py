@@ -4,8 +4,6 @@ caller's translated speech comes back to the page's audio element over the same 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,9 @@ from kallglot.telephony.webrtc import WebRtcLegs
 from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer, mulaw_clip
+from tests.support.waiting import wait_until
+from tests.web.browsing import Caller, posted, sign_in, words
 from tests.web.conftest import AGENT_CLIP, screenshot
-from tests.web.test_browser import Caller, posted, sign_in, words
 
 pytestmark = [pytest.mark.slow, sqlite_only]
 
@@ -82,13 +81,6 @@ def inbound_audio(page: Page) -> dict[str, Any]:
     return found[0]
 
 
-def eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def test_the_agent_talks_and_listens_over_webrtc(
     identity: Identity, web_server: LiveServer, page: Page
 ) -> None:
@@ -110,12 +102,12 @@ def test_the_agent_talks_and_listens_over_webrtc(
     session = started.value.json()
     assert offered.value.status == 200, offered.value.text()
     expect(page.locator("[data-audio-state]")).to_have_text("Audio: WebRTC")
-    eventually(lambda: inbound_audio(page)["state"] == "connected", 15, "no ICE/DTLS")
+    wait_until(lambda: inbound_audio(page)["state"] == "connected", "no ICE/DTLS")
     leg = legs.get(session["id"], Party.AGENT)
     assert leg is not None
     # The microphone's track arrives (silence first), and the server sends its own track.
-    eventually(lambda: leg.frames_received > 50, 15, "no audio from the browser")
-    eventually(lambda: inbound_audio(page)["packets"] > 50, 15, "no audio to the browser")
+    wait_until(lambda: leg.frames_received > 50, "no audio from the browser")
+    wait_until(lambda: inbound_audio(page)["packets"] > 50, "no audio to the browser")
     quiet_energy = inbound_audio(page)["energy"]
 
     # The caller speaks Spanish over the session WebSocket; its English translation is
@@ -126,10 +118,9 @@ def test_the_agent_talks_and_listens_over_webrtc(
     final = page.locator("[data-transcript] tr.final.speaker-customer").first
     expect(final).to_be_visible(timeout=45_000)
     assert len(words(final.locator("td").nth(2).inner_text()) & words(reference)) >= 3
-    eventually(lambda: leg.outbound.speech_frames_sent > 25, 30, "no translated speech sent")
-    eventually(
+    wait_until(lambda: leg.outbound.speech_frames_sent > 25, "no translated speech sent")
+    wait_until(
         lambda: inbound_audio(page)["energy"] > quiet_energy + 0.05,
-        15,
         "the translated speech did not play in the browser",
     )
     screenshot(page, "console-webrtc-mid-call")
@@ -146,4 +137,4 @@ def test_the_agent_talks_and_listens_over_webrtc(
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("[data-call-status]")).to_contain_text("ended")
     caller.join(timeout=10)
-    eventually(lambda: len(legs) == 0, 15, "the agent's peer outlived the call")
+    wait_until(lambda: len(legs) == 0, "the agent's peer outlived the call")

@@ -134,14 +134,15 @@ class RealTimePace:
     """A token bucket of audio milliseconds refilled at real time: bursts of up to
     ``capacity_ms`` pass, a sustained flood is held to one second per second."""
 
-    def __init__(self, capacity_ms: int) -> None:
+    def __init__(self, capacity_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # a test moves its own clock instead of waiting on the wall's
         self._capacity_ms = float(capacity_ms)
         self._allowance_ms = float(capacity_ms)
-        self._refilled_at = time.monotonic()
+        self._refilled_at = clock()
         self._reported_at = -math.inf
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._allowance_ms = min(
             self._capacity_ms, self._allowance_ms + (now - self._refilled_at) * 1000
         )
@@ -166,7 +167,7 @@ class RealTimePace:
 
     def should_report(self) -> bool:
         """At most one error a second, so a flood is not answered with a flood."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._reported_at < 1.0:
             return False
         self._reported_at = now

@@ -254,6 +254,10 @@ class RtpStream:
     def clear(self) -> int:
         """Barge-in (or hold): drop what is queued and not yet sent."""
         self._pending = np.zeros(0, dtype=np.int16)
+        if self.negotiated is not None and self._encode_resampler is not None:
+            # The resampler holds the last few ms of the dropped speech: they would open
+            # the next utterance.
+            self._encode_resampler = StreamResampler(SAMPLE_RATE, self.negotiated.clock_rate)
         self._talkspurt = True
         return self._pacer.clear()
 
