@@ -251,3 +251,27 @@ async def test_the_customer_is_labelled_customer_and_transcripts_come_in_every_f
     assert vtt.text.startswith("WEBVTT\n\n")
     assert re.search(r"\d{2}:\d{2}:\d{2}\.\d{3} --> .*\n<v customer>", vtt.text)
     assert vtt.text.count("<v customer>") == len(turns)  # no translation lines
+
+
+def test_every_authenticated_response_carries_rate_limit_and_credit_headers(
+    documented: DocumentedClient,
+) -> None:
+    before = documented.get("/v1/sessions/sess_unknown")
+    created = documented.create_session(CREATE)
+    after = documented.get(f"/v1/sessions/{created.json()['id']}")
+    for response in (before, created, after):
+        assert int(response.headers["X-RateLimit-Limit"]) > 0
+        assert (
+            0
+            <= int(response.headers["X-RateLimit-Remaining"])
+            < int(response.headers["X-RateLimit-Limit"])
+        )
+        assert int(response.headers["X-RateLimit-Reset"]) > 1_700_000_000  # a Unix time
+        assert response.headers["X-Request-ID"].startswith("req_")
+    assert before.status_code == 404
+    used_before = int(before.headers["X-API-Credits-Used"])
+    assert int(created.headers["X-API-Credits-Used"]) == used_before + 1
+    assert int(created.headers["X-API-Credits-Remaining"]) == (
+        int(before.headers["X-API-Credits-Remaining"]) - 1
+    )
+    assert after.headers["X-API-Credits-Used"] == created.headers["X-API-Credits-Used"]
