@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+import time_machine
 import websockets
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pytest_httpserver import HTTPServer
+from werkzeug import Request
+from werkzeug import Response as WerkzeugResponse
 
 from kallglot.accounts.permissions import Permission
+from kallglot.core.clock import utcnow
+from kallglot.realtime import webhooks
+from kallglot.realtime.webhooks import WebhookDispatcher
 from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import mulaw_clip, serving
@@ -39,9 +50,11 @@ DOCUMENTED_SCOPES = (
 class DocumentedClient:
     """Speaks only what developer.kallglot.com documents."""
 
-    def __init__(self, http: TestClient, api_key: str) -> None:
+    def __init__(self, http: TestClient, api_key: str, organization_id: str = "") -> None:
         self.http = http
         self.api_key = api_key
+        # Known from the portal, not from the API: where webhooks are configured.
+        self.organization_id = organization_id
 
     def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         found = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
@@ -63,7 +76,7 @@ class DocumentedClient:
 def documented(identity: Identity) -> DocumentedClient:
     organization = identity.organization()
     key = identity.api_key(organization, [Permission(scope) for scope in DOCUMENTED_SCOPES])
-    return DocumentedClient(identity.client(), key.secret)
+    return DocumentedClient(identity.client(), key.secret, organization.id)
 
 
 def error_of(response: Any) -> dict[str, Any]:
@@ -275,3 +288,83 @@ def test_every_authenticated_response_carries_rate_limit_and_credit_headers(
         int(before.headers["X-API-Credits-Remaining"]) - 1
     )
     assert after.headers["X-API-Credits-Used"] == created.headers["X-API-Credits-Used"]
+
+
+DOCUMENTED_EVENTS = [
+    "session.created",
+    "session.started",
+    "session.ended",
+    "transcript.ready",
+    "transcript.segment",
+    "recording.ready",
+    "recording.failed",
+    "analysis.complete",
+    "analysis.failed",
+    "session.provider.connected",
+    "session.provider.disconnected",
+]
+
+
+def test_every_documented_event_type_can_be_subscribed(identity: Identity) -> None:
+    key = identity.api_key(identity.organization(), [Permission.WEBHOOKS_MANAGE])
+    client = identity.key_client(key)
+    url = "https://hooks.example.com/kallglot"
+    created = client.post("/v1/webhooks", json={"url": url, "events": DOCUMENTED_EVENTS})
+    assert created.status_code == 201, created.text
+    assert sorted(created.json()["events"]) == sorted(DOCUMENTED_EVENTS)
+    # Our former name for transcript.ready is still accepted, and stored as the new one.
+    legacy = client.post("/v1/webhooks", json={"url": url, "events": ["transcript.completed"]})
+    assert legacy.status_code == 201, legacy.text
+    assert legacy.json()["events"] == ["transcript.ready"]
+    unknown = client.post("/v1/webhooks", json={"url": url, "events": ["session.exploded"]})
+    assert unknown.status_code == 422
+
+
+def signature_is_valid(secret: str, header: str, raw_body: bytes) -> bool:
+    """The check the public docs describe: ``v1 = hex(HMAC-SHA256(secret, "<t>.<raw body>"))``."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + raw_body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), parts["v1"])
+
+
+async def test_a_retried_webhook_is_signed_and_keeps_its_original_timestamp(
+    identity: Identity, documented: DocumentedClient, httpserver: HTTPServer
+) -> None:
+    received: list[Request] = []
+    answers = iter([500, 200])
+
+    def handler(request: Request) -> WerkzeugResponse:
+        received.append(request)
+        return WerkzeugResponse("", status=next(answers))
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(handler)
+    # Registered as in the Developer Portal: an endpoint, its events, its signing secret.
+    with identity.database.sessions.begin() as db:
+        _, secret = webhooks.create_endpoint(
+            db, documented.organization_id, httpserver.url_for("/hook"), ["session.created"]
+        )
+    session_id = documented.create_session(CREATE).json()["id"]
+    async with httpx.AsyncClient() as http:
+        dispatcher = WebhookDispatcher(identity.database.sessions, http)
+        assert await dispatcher.deliver_due() == 1
+        with time_machine.travel(utcnow() + timedelta(minutes=3)):
+            assert await dispatcher.deliver_due() == 1
+    first, retry = received
+    for request in received:
+        assert signature_is_valid(secret, request.headers["Kallglot-Signature"], request.data)
+        assert request.headers["Kallglot-Webhook-Id"].startswith("wh_del_")
+    assert not signature_is_valid("whsec_other", retry.headers["Kallglot-Signature"], retry.data)
+    assert (first.headers["Kallglot-Retry-Count"], retry.headers["Kallglot-Retry-Count"]) == (
+        "0",
+        "1",
+    )
+    event = json.loads(retry.data)
+    assert event["type"] == "session.created"
+    assert event["id"].startswith("evt_") and event["api_version"] == "v1"
+    assert event["data"]["id"] == session_id
+    original = first.headers["Kallglot-Original-Timestamp"]
+    assert retry.headers["Kallglot-Original-Timestamp"] == original
+    retry_time = int(
+        dict(p.split("=", 1) for p in retry.headers["Kallglot-Signature"].split(","))["t"]
+    )
+    assert retry_time - int(original) >= 180  # the retry is signed at its own time
