@@ -13,14 +13,18 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import re
-from datetime import timedelta
+import wave
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
+import soundfile  # type: ignore[import-untyped]
 import time_machine
 import websockets
 from fastapi import FastAPI
@@ -227,10 +231,10 @@ async def speak_as_the_customer(stream_url: str, token: str, mulaw: bytes) -> li
 @sqlite_only
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-async def test_the_customer_is_labelled_customer_and_transcripts_come_in_every_format(
+async def test_a_recorded_call_labels_the_customer_and_serves_transcripts_and_recordings(
     app: FastAPI, documented: DocumentedClient
 ) -> None:
-    created = documented.create_session(CREATE).json()
+    created = documented.create_session({**CREATE, "recording": {"enabled": True}}).json()
     mulaw, _ = mulaw_clip("es", 2)
     with serving(app) as server:
         path = urlsplit(created["stream"]["url"]).path
@@ -264,6 +268,49 @@ async def test_the_customer_is_labelled_customer_and_transcripts_come_in_every_f
     assert vtt.text.startswith("WEBVTT\n\n")
     assert re.search(r"\d{2}:\d{2}:\d{2}\.\d{3} --> .*\n<v customer>", vtt.text)
     assert vtt.text.count("<v customer>") == len(turns)  # no translation lines
+
+    check_recordings(documented, created["id"])
+
+
+def check_recordings(documented: DocumentedClient, session_id: str) -> None:
+    """Recordings as the docs describe them: MP3, agent/customer/mixed, converted on request."""
+    listed = documented.get(f"/v1/sessions/{session_id}/recordings").json()
+    assert listed["object"] == "list"
+    recordings = {item["channel"]: item for item in listed["data"]}
+    assert set(recordings) == {"agent", "customer", "mixed"}
+    for item in recordings.values():
+        assert item["object"] == "recording" and item["session_id"] == session_id
+        assert (item["format"], item["bit_depth"], item["status"]) == ("mp3", 16, "ready")
+        assert item["duration"] > 1 and item["size"] > 0
+        created_at = datetime.fromisoformat(item["created_at"])
+        expires_at = datetime.fromisoformat(item["expires_at"])
+        assert expires_at - created_at == timedelta(days=30)  # the default retention class
+        assert documented.get(f"/v1/recordings/{item['id']}").json() == item
+    customer = recordings["customer"]
+    only = documented.get(f"/v1/sessions/{session_id}/recordings", channel="customer").json()
+    assert [item["id"] for item in only["data"]] == [customer["id"]]
+
+    audio = documented.get(customer["download_url"])
+    assert audio.status_code == 200
+    assert audio.headers["content-type"] == "audio/mpeg"
+    assert audio.headers["content-disposition"] == (
+        f'attachment; filename="recording-{session_id}.mp3"'
+    )
+    assert int(audio.headers["content-length"]) == customer["size"]
+    samples, rate = soundfile.read(io.BytesIO(audio.content), dtype="int16")
+    assert rate == customer["sample_rate"]
+    assert np.abs(samples).max() > 1000, "the customer's channel is silent"
+
+    wav = documented.get(customer["download_url"], format="wav", sample_rate=16000)
+    assert wav.headers["content-type"] == "audio/wav"
+    assert wav.headers["content-disposition"].endswith(f'recording-{session_id}.wav"')
+    with wave.open(io.BytesIO(wav.content)) as reader:
+        assert (reader.getframerate(), reader.getnchannels()) == (16000, 1)
+        assert abs(reader.getnframes() / 16000 - customer["duration"]) < 0.2
+    ogg = documented.get(customer["download_url"], format="ogg")
+    assert ogg.headers["content-type"] == "audio/ogg" and ogg.content[:4] == b"OggS"
+    refused = documented.get(customer["download_url"], sample_rate=11025)
+    assert refused.status_code == 422
 
 
 def test_every_authenticated_response_carries_rate_limit_and_credit_headers(

@@ -1,4 +1,4 @@
-"""api credit usage
+"""api credit usage; recordings per channel and format
 
 Revision ID: 0017
 Revises: 0012
@@ -30,7 +30,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("organization_id", "period", name=op.f("pk_api_credit_usage")),
     )
+    # Recordings made before this revision are one stereo WAV: "dual", "wav".
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("channel", sa.String(length=10), server_default="dual", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("format", sa.String(length=8), server_default="wav", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.drop_column("format")
+        batch_op.drop_column("channel")
     op.drop_table("api_credit_usage")
