@@ -415,3 +415,25 @@ async def test_a_retried_webhook_is_signed_and_keeps_its_original_timestamp(
         dict(p.split("=", 1) for p in retry.headers["Kallglot-Signature"].split(","))["t"]
     )
     assert retry_time - int(original) >= 180  # the retry is signed at its own time
+
+
+def test_openapi_shows_the_documented_fields(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert {"mode", "source_language", "target_language", "routing", "audio", "voice"} <= set(
+        components["CreateSession"]["properties"]
+    )
+    assert {"ai_agent", "recording", "metadata"} <= set(components["CreateSession"]["properties"])
+    assert {"phone_number", "connection_id", "type", "direction", "sip"} <= set(
+        components["Routing"]["properties"]
+    )
+    assert set(components["SipRouting"]["properties"]) == {"from_uri", "headers"}
+
+    def parameters(path: str) -> set[str]:
+        return {p["name"] for p in schema["paths"][path]["get"]["parameters"]}
+
+    assert {"format", "include_translations"} <= parameters("/v1/sessions/{session_id}/transcript")
+    assert {"format", "sample_rate"} <= parameters("/v1/recordings/{recording_id}/audio")
+    assert {"limit", "starting_after", "ending_before"} <= parameters(
+        "/v1/sessions/{session_id}/recordings"
+    )
