@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from kallglot.accounts.permissions import Permission
+from kallglot.accounts.permissions import Permission, Role
 from kallglot.api.app import create_app
 from kallglot.core.settings import PlanLimits, Settings
 from tests.conftest import MigratedDatabase
@@ -94,6 +94,21 @@ def test_anonymous_requests_carry_no_budget_headers(client: TestClient) -> None:
     assert response.status_code == 401
     assert "X-RateLimit-Limit" not in response.headers
     assert "X-API-Credits-Remaining" not in response.headers
+
+
+def test_a_signed_in_member_has_a_budget_of_their_own(
+    settings: Settings, database: MigratedDatabase
+) -> None:
+    with node(tight(settings, per_key=2, per_org=50, credits=10), database) as (_, identity):
+
+        def run() -> list[Response]:
+            organization = identity.organization()
+            member, colleague = (identity.client_as(Role.AGENT, organization) for _ in range(2))
+            return [member.get("/v1/sessions") for _ in range(3)] + [colleague.get("/v1/sessions")]
+
+        answers = in_one_window(run)
+    assert [a.status_code for a in answers] == [200, 200, 429, 200]
+    assert answers[3].headers["X-API-Credits-Remaining"] == "10"
 
 
 @pytest.fixture
