@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.api.app import create_app
-from kallglot.core.settings import Settings, load_settings
+from kallglot.core.settings import PlanLimits, Settings, load_settings
 from kallglot.db import migrate
 from kallglot.db.engine import build_engine, normalise_url, session_factory
 from kallglot.db.registry import metadata
@@ -99,6 +99,15 @@ def settings(database: MigratedDatabase, tmp_path: Path) -> Settings:
         password_hash_time_cost=1,
         password_hash_memory_cost=64,
         password_hash_parallelism=1,
+        # Tests walk every route many times a minute with one credential; the rate-limit
+        # tests (tests/api/test_rate_limits.py) set tight limits of their own.
+        plan_limits={
+            "free": PlanLimits(
+                requests_per_minute_per_key=100_000,
+                requests_per_minute_per_organization=100_000,
+                api_credits_per_month=100_000,
+            )
+        },
     )
 
 

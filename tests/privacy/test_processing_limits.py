@@ -71,7 +71,7 @@ async def run_call(database: MigratedDatabase, hub: RealtimeHub, session_id: str
     await store.turn(final_turn("hola"))
     recorded = runtime.recorder is not None
     if runtime.recorder is not None:
-        runtime.recorder.add(0, b"\x10\x00" * 16000)
+        runtime.recorder.add(0, "caller", b"\x10\x00" * 16000)
     await hub.end(session_id, "completed")
     return recorded
 
@@ -111,7 +111,8 @@ async def test_a_restricted_callers_call_is_neither_recorded_nor_transcribed(
         objecting_id, objecting_recorder = calls[objecting]
         assert not restricted_recorder and kept(restricted_id) == (0, 0)
         # Objection covers analytics and sampling, not the recording the organization asked for.
-        assert objecting_recorder and kept(objecting_id) == (1, 1)
+        # (One turn; the recording as three channels: agent, customer, mixed.)
+        assert objecting_recorder and kept(objecting_id) == (1, 3)
 
 
 async def test_a_restriction_arriving_during_the_call_drops_its_recording(
@@ -130,7 +131,7 @@ async def test_a_restriction_arriving_during_the_call_drops_its_recording(
         call = db.get_one(CallSession, session_id)
     runtime, store = await hub.attach(call)
     assert runtime.recorder is not None
-    runtime.recorder.add(0, b"\x10\x00" * 16000)
+    runtime.recorder.add(0, "caller", b"\x10\x00" * 16000)
     await store.turn(final_turn("antes"))  # kept: nobody is restricted yet
     link_caller(database, organization_id, session_id, phone)
     limit(database, organization_id, RequestType.RESTRICTION, phone)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import wave
 from collections import Counter
 
 import numpy as np
 import pytest
+import soundfile  # type: ignore[import-untyped]
 import websockets
 from sqlalchemy import select
 
@@ -164,11 +164,8 @@ def assert_stored(
         ).all()
         stored = [open_turn_text(db, turn) for turn in turns]
         recordings = db.scalars(select(Recording).where(Recording.session_id == session_id)).all()
-        wav = (
-            EncryptedBlobStore.from_settings(settings).get(db, recordings[0].blob_id)
-            if recordings
-            else None
-        )
+        blobs = EncryptedBlobStore.from_settings(settings)
+        audio = {recording.channel: blobs.get(db, recording.blob_id) for recording in recordings}
     finals = events.of("transcript.final")
     assert sorted(text for text, _ in stored) == sorted(f["text"] for f in finals)
     assert all(
@@ -180,10 +177,9 @@ def assert_stored(
         assert recordings == []
         assert not blob_dir.exists() or not any(path.is_file() for path in blob_dir.rglob("*"))
         return
-    assert len(recordings) == 1
-    assert wav is not None
-    with wave.open(io.BytesIO(wav)) as reader:
-        assert reader.getnchannels() == 2
-        frames = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").reshape(-1, 2)
-    assert np.abs(frames[:, 0]).max() > 1000, "the original channel is silent"
-    assert np.abs(frames[:, 1]).max() > 1000, "the translated channel is silent"
+    # One MP3 per party's leg (what they said and heard) and one of both.
+    assert sorted(audio) == ["agent", "customer", "mixed"]
+    for channel, mp3 in audio.items():
+        samples, rate = soundfile.read(io.BytesIO(mp3), dtype="int16")
+        assert rate == 8000 and samples.ndim == 1
+        assert np.abs(samples).max() > 1000, f"the {channel} recording is silent"

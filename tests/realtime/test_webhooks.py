@@ -91,3 +91,18 @@ async def test_failures_are_retried_with_back_off_then_given_up(
     assert final.status == "failed"
     assert final.attempts == webhooks.MAX_ATTEMPTS
     assert final.last_status_code == 500
+
+
+def test_the_former_event_name_is_delivered_as_transcript_ready(
+    database: MigratedDatabase, organization_id: str
+) -> None:
+    with database.sessions.begin() as db:
+        # Subscribed under either name; emitted under the former one.
+        for events in (["transcript.ready"], ["transcript.completed"]):
+            webhooks.create_endpoint(db, organization_id, "https://hooks.example.com/", events)
+        webhooks.emit(db, organization_id, "transcript.completed", {"session_id": "sess_1"})
+    with database.sessions() as db:
+        types = list(db.scalars(select(webhooks.WebhookEvent.type)))
+        deliveries = list(db.scalars(select(WebhookDelivery)))
+    assert types == ["transcript.ready"]
+    assert len(deliveries) == 2

@@ -17,6 +17,7 @@ from kallglot.api import health
 from kallglot.api.errors import install_error_handlers
 from kallglot.api.idempotency import IdempotencyMiddleware
 from kallglot.api.middleware import RequestContextMiddleware
+from kallglot.api.ratelimit import RateLimitMiddleware
 from kallglot.api.security_headers import SecurityHeadersMiddleware
 from kallglot.audit.routes import router as audit_router
 from kallglot.billing import install as billing_install
@@ -91,6 +92,7 @@ def create_app(
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
         shared=shared_state if settings.redis_url else None,
     )
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.trusted_proxies:

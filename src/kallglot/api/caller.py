@@ -5,12 +5,13 @@ scopes them), and rate limits also to the API key; both run as ASGI middleware, 
 of the route's own authentication. This module reads the presented credential (API key
 or session cookie) with one query and no side effects: the route's
 :func:`kallglot.accounts.dependencies.authenticate` still decides whether the request
-may run. The answer is cached in the request scope, so the middleware ask once.
+may run. The answer is cached in the request scope, so the middlewares ask once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import anyio.to_thread
 from sqlalchemy import select
@@ -79,7 +80,10 @@ def identify(sessions: sessionmaker[Session], settings: Settings, scope: Scope) 
         if not token or len(token) > MAX_CREDENTIAL_LENGTH:
             return None
         found = db.scalar(select(AuthSession).where(AuthSession.token_hash == digest(token)))
+        idle = timedelta(minutes=settings.session_idle_timeout_minutes)
         if found is None or found.ended_at is not None or found.expires_at <= now:
+            return None
+        if now - found.last_seen_at >= idle:
             return None
         return Caller(found.organization_id, f"user:{found.user_id}")
 

@@ -51,6 +51,35 @@ class IceServer(BaseModel):
         return value
 
 
+class PlanLimits(BaseModel):
+    """What one plan allows: requests per minute (per credential and per organization, each
+    its own budget) and API credits per calendar month (kallglot.api.ratelimit)."""
+
+    requests_per_minute_per_key: int = Field(gt=0)
+    requests_per_minute_per_organization: int = Field(gt=0)
+    api_credits_per_month: int = Field(ge=0)
+
+
+# "free": no subscription or contract; the others are ``BillingAccount.plan`` when subscribed.
+DEFAULT_PLAN_LIMITS = {
+    "free": PlanLimits(
+        requests_per_minute_per_key=300,
+        requests_per_minute_per_organization=1200,
+        api_credits_per_month=100,
+    ),
+    "metered": PlanLimits(
+        requests_per_minute_per_key=600,
+        requests_per_minute_per_organization=3000,
+        api_credits_per_month=10_000,
+    ),
+    "contract": PlanLimits(
+        requests_per_minute_per_key=1200,
+        requests_per_minute_per_organization=6000,
+        api_credits_per_month=100_000,
+    ),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KALLGLOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -73,6 +102,10 @@ class Settings(BaseSettings):
         description="largest request body; uploads (KYC documents) have their own limit",
     )
     idempotency_ttl_hours: int = Field(default=24, gt=0)
+    plan_limits: dict[str, PlanLimits] = Field(
+        default_factory=lambda: dict(DEFAULT_PLAN_LIMITS),
+        description="JSON: plan -> rate limits and monthly API credits; must name 'free'",
+    )
 
     # Identity (kallglot.accounts): password hashing, sessions, throttling, mail.
     # Argon2id defaults follow OWASP's recommendation; tests lower them for speed.
@@ -248,6 +281,13 @@ class Settings(BaseSettings):
         "default: var_dir/privacy/erasure-ledger.jsonl",
     )
     # --- end backups ----------------------------------------------------------------------
+
+    @field_validator("plan_limits")
+    @classmethod
+    def _free_plan_is_named(cls, value: dict[str, PlanLimits]) -> dict[str, PlanLimits]:
+        if "free" not in value:
+            raise ValueError("plan_limits must give the 'free' plan")
+        return value
 
     @field_validator("database_url")
     @classmethod

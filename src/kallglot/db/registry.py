@@ -12,6 +12,7 @@ from kallglot.db.base import Base
 
 MODEL_MODULES = (
     "kallglot.accounts.models",
+    "kallglot.api.credits",
     "kallglot.api.idempotency",
     "kallglot.audit.models",
     "kallglot.billing.models",

@@ -105,7 +105,8 @@ class UtteranceTiming(IdMixin, Base):
 
 
 class Recording(IdMixin, TimestampMixin, Base):
-    """A two-channel WAV (original, translated), encrypted in the blob store."""
+    """One channel of a call's recording (``agent``, ``customer`` or ``mixed``; MP3), encrypted
+    in the blob store. Rows from before per-party recordings are one stereo WAV, ``dual``."""
 
     __tablename__ = "recordings"
 
@@ -119,3 +120,5 @@ class Recording(IdMixin, TimestampMixin, Base):
     sample_rate: Mapped[int]
     channels: Mapped[int]
     size_bytes: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(10), default="mixed", server_default="dual")
+    format: Mapped[str] = mapped_column(String(8), default="mp3", server_default="wav")

@@ -39,7 +39,8 @@ _PARTY_FIELDS = ("speaker", "listener", "party")
 
 def public_party(label: str) -> str:
     """A stored or internal party label as the public API spells it."""
-    return PUBLIC_CUSTOMER if label == Party.CALLER.value else label
+    # ``str()``: a Party member hashes by its name, so dict keys want the plain value.
+    return PUBLIC_CUSTOMER if label == Party.CALLER.value else str(label)
 
 
 def public_labels(message: dict[str, Any]) -> dict[str, Any]:

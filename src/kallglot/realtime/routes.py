@@ -12,8 +12,10 @@ from sqlalchemy import select
 from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
+from kallglot.api import credits
 from kallglot.api.deps import AppSettings, DbSession
 from kallglot.api.pagination import Page, Pagination
+from kallglot.api.ratelimit import CREDITS_STATE_KEY
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, TranscriptTurn
@@ -60,11 +62,14 @@ def create_session(
     if body.mode is not SessionMode.TRANSCRIPTION and body.source_language and body.target_language:
         hub.engines.check_pair(body.source_language, body.target_language)
         hub.engines.check_pair(body.target_language, body.source_language)
+    # One API credit per session created; spent in this transaction, so a failure spends none.
+    spent = credits.consume(db, settings, principal.organization_id)
     nodes = getattr(request.app.state, "node_registry", None)  # set in multi-node mode
     base_url = anyio.from_thread.run(nodes.place_url) if nodes else settings.public_base_url
     call, grant = service.create_session(
         db, principal.organization_id, body, settings.stream_token_ttl
     )
+    setattr(request.state, CREDITS_STATE_KEY, spent)
     stream = StreamInfo(
         url=service.stream_url(base_url, call.id),
         token=grant.token,

@@ -268,7 +268,7 @@ class Direction:
     def _queue_frame(self, pcm: bytes) -> None:
         frame = AudioFrame(pcm, self.stream_ms)
         if self.call.recorder is not None:
-            self.call.recorder.add(Recorder.ORIGINAL, frame.pcm)
+            self.call.recorder.add(Recorder.ORIGINAL, self.speaker, frame.pcm)
         self.call.relay_original(self.speaker, frame.pcm)
         self.stream_ms = frame.end_ms
         self.clock.mark(frame.end_ms)
@@ -617,7 +617,7 @@ class CallRuntime:
     def _sink_for(self, listener: Party) -> Callable[[OutputChunk], Awaitable[None]]:
         async def sink(chunk: OutputChunk) -> None:
             if self.recorder is not None:
-                self.recorder.add(Recorder.TRANSLATED, chunk.pcm16k)
+                self.recorder.add(Recorder.TRANSLATED, listener, chunk.pcm16k)
             for connection in list(self.connections.values()):
                 if connection.hears(listener):
                     await _deliver(self.id, listener, chunk, connection, "translation")

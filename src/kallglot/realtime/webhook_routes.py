@@ -20,7 +20,12 @@ from kallglot.core.errors import NotFoundError
 from kallglot.core.outbound import OutboundPolicy
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.realtime import webhooks
-from kallglot.realtime.webhooks import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
+from kallglot.realtime.webhooks import (
+    EVENT_TYPES,
+    LEGACY_EVENT_TYPES,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Manager = Annotated[Principal, require(Permission.WEBHOOKS_MANAGE)]
@@ -33,7 +38,7 @@ class CreateEndpoint(RequestModel):
     @field_validator("events")
     @classmethod
     def _known_events(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - EVENT_TYPES)
+        unknown = sorted(set(value) - EVENT_TYPES - LEGACY_EVENT_TYPES.keys())
         if unknown:
             raise ValueError(f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}")
         return value

@@ -43,15 +43,29 @@ RETRY_DELAYS = (
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DESTINATION_NOT_ALLOWED = "destination_not_allowed"
+# The public API's event catalogue. Some are accepted in subscriptions before this server
+# emits them (see docs/api.md): transcript.segment, session.provider.*, analysis.*.
 EVENT_TYPES = frozenset(
     {
         "session.created",
         "session.started",
         "session.ended",
-        "transcript.completed",
+        "transcript.ready",
+        "transcript.segment",
         "recording.ready",
+        "recording.failed",
+        "analysis.complete",
+        "analysis.failed",
+        "session.provider.connected",
+        "session.provider.disconnected",
     }
 )
+# Our former names: still accepted in subscriptions and from emitters, delivered as the new name.
+LEGACY_EVENT_TYPES = {"transcript.completed": "transcript.ready"}
+
+
+def public_event_type(event_type: str) -> str:
+    return LEGACY_EVENT_TYPES.get(event_type, event_type)
 
 
 class WebhookEndpoint(IdMixin, TimestampMixin, Base):
@@ -123,7 +137,7 @@ def create_endpoint(
         secret_encrypted=encrypt_field(
             session, organization_id, WebhookEndpoint.__tablename__, endpoint_id, "secret", secret
         ),
-        event_types=sorted(set(event_types)),
+        event_types=sorted({public_event_type(name) for name in event_types}),
     )
     session.add(endpoint)
     session.flush()
@@ -138,12 +152,17 @@ def endpoint_secret(session: Session, endpoint: WebhookEndpoint) -> str:
 
 def emit(session: Session, organization_id: str, event_type: str, data: dict[str, Any]) -> None:
     """Queue an event for every endpoint that wants it, in the caller's transaction."""
+    event_type = public_event_type(event_type)
     endpoints = session.scalars(
         select(WebhookEndpoint).where(
             WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.enabled.is_(True)
         )
     ).all()
-    wanted = [endpoint for endpoint in endpoints if event_type in endpoint.event_types]
+    wanted = [
+        endpoint
+        for endpoint in endpoints
+        if event_type in {public_event_type(name) for name in endpoint.event_types}
+    ]
     if not wanted:
         return
     webhook_event = WebhookEvent(
@@ -209,11 +228,11 @@ class WebhookDispatcher:
 
     async def deliver_due(self) -> int:
         due = await run_to_completion(self._due)
-        for delivery_id, url, secret, body, attempts in due:
-            await self._attempt(delivery_id, url, secret, body, attempts)
+        for delivery_id, url, secret, body, attempts, created in due:
+            await self._attempt(delivery_id, url, secret, body, attempts, created)
         return len(due)
 
-    def _due(self) -> list[tuple[str, str, str, bytes, int]]:
+    def _due(self) -> list[tuple[str, str, str, bytes, int, int]]:
         with self._sessions() as session:
             rows = session.execute(
                 select(WebhookDelivery, WebhookEndpoint, WebhookEvent)
@@ -233,12 +252,13 @@ class WebhookDispatcher:
                     endpoint_secret(session, endpoint),
                     envelope(event),
                     delivery.attempts,
+                    int(event.created_at.timestamp()),
                 )
                 for delivery, endpoint, event in rows
             ]
 
     async def _attempt(
-        self, delivery_id: str, url: str, secret: str, body: bytes, attempts: int
+        self, delivery_id: str, url: str, secret: str, body: bytes, attempts: int, created: int
     ) -> None:
         timestamp = int(utcnow().timestamp())
         headers = {
@@ -246,6 +266,9 @@ class WebhookDispatcher:
             "Kallglot-Signature": sign(secret, timestamp, body),
             "Kallglot-Webhook-Id": delivery_id,
             "Kallglot-Retry-Count": str(attempts),
+            # Unix seconds of the event, the same on every attempt (the signature's ``t`` is
+            # the attempt's own time).
+            "Kallglot-Original-Timestamp": str(created),
             "User-Agent": "Kallglot-Webhooks/1",
         }
         status_code: int | None = None

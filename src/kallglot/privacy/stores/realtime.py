@@ -75,7 +75,7 @@ class CallSessionStore:
                 }
             )
         for recording in db.scalars(select(Recording).where(Recording.session_id.in_(session_ids))):
-            name = f"recordings/{recording.id}.wav"
+            name = f"recordings/{recording.id}.{recording.format}"
             out.files[name] = context.blobs.get(db, recording.blob_id)
             out.records.append(
                 {
