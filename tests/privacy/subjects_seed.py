@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import secrets
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 

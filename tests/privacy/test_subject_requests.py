@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

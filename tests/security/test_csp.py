@@ -66,7 +66,9 @@ def test_no_page_carries_inline_script_or_style(app: FastAPI) -> None:
         assert parser.found == [], slug
 
 
-def test_api_reference_loads_swagger_from_this_server_and_starts_it_from_a_file(app: FastAPI) -> None:
+def test_api_reference_loads_swagger_from_this_server_and_starts_it_from_a_file(
+    app: FastAPI,
+) -> None:
     client = TestClient(app)
     docs = client.get("/docs")
     assert docs.status_code == 200

@@ -52,7 +52,7 @@ async def test_a_caller_confidently_speaking_another_language_switches_the_sessi
         reader = asyncio.create_task(collect(caller, events))
         await send_mulaw(caller, "caller", spanish, speed=2.0)
         for _ in range(1200):
-            if events.of("transcript.final", speaker="caller"):
+            if events.of("transcript.final", speaker="customer"):
                 break
             await asyncio.sleep(0.1)
         await caller.send(json.dumps({"type": "session.end"}))
@@ -61,7 +61,7 @@ async def test_a_caller_confidently_speaking_another_language_switches_the_sessi
     changed = events.of("session.languages")
     assert changed and changed[0]["source_language"] == "es"
     assert changed[0]["target_language"] == "en"
-    finals = events.of("transcript.final", speaker="caller")
+    finals = events.of("transcript.final", speaker="customer")
     assert finals and finals[0]["language"] == "es"
     with database.sessions() as db:
         assert db.get_one(CallSession, decision.session_id).source_language == "es"

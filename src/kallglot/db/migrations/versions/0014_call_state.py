@@ -1,7 +1,7 @@
 """call state: per-leg stream tokens, call records' end reason, language hints
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04 16:50:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import kallglot.db.base
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """api credit usage; recordings per channel and format
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04 17:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
