@@ -59,12 +59,14 @@ from kallglot.speech import models
 print("ready", flush=True)
 sys.stdin.readline()
 whisper = models.install_whisper_base()
+whisper_inode = (whisper / "model.bin").stat().st_ino
 from faster_whisper import WhisperModel
 WhisperModel(str(whisper), device="cpu", compute_type="int8", cpu_threads=1)
 kokoro = models.install_kokoro_model()
+kokoro_inode = kokoro.stat().st_ino
 import onnxruntime
 onnxruntime.InferenceSession(str(kokoro), providers=["CPUExecutionProvider"])
-print("loaded", flush=True)
+print("loaded", whisper_inode, kokoro_inode, flush=True)
 """
 
 
@@ -88,10 +90,18 @@ def test_two_processes_install_and_load_the_same_models_at_once(models_dir: Path
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
+    loaded = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-2000:]
-        assert "loaded" in out
+        loaded.append(out.split("loaded", 1)[1].split())
+    # One process joined each model, the other waited and used that very file: nothing was
+    # replaced under a loader.
+    final = [
+        str((models_dir / "whisper-base" / "model.bin").stat().st_ino),
+        str(models.kokoro_model_path().stat().st_ino),
+    ]
+    assert loaded == [final, final]
     statuses = {s.name: s for s in models.model_statuses(verify=True)}
     assert statuses["whisper-base"].intact is True
     assert statuses["kokoro-82m"].intact is True
