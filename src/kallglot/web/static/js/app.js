@@ -40,6 +40,7 @@ function refuseUnusablePage(main) {
   const note = document.createElement("p");
   note.className = "empty";
   note.dataset.noAccess = "";
+  note.setAttribute("role", "alert"); // read out at once: the page has nothing else to offer
   note.append(`Your role does not include ${needed}. Ask an administrator, or go back to `);
   const back = document.createElement("a");
   back.href = permissions.includes("sessions:write") ? "/app/console" : "/app/account";
