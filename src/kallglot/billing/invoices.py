@@ -7,12 +7,14 @@ the EU is outside the scope of EU VAT; an EU buyer without a VAT id pays the sel
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import schwifty
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.eu import vat
 from stdnum.exceptions import ValidationError as StdnumError
@@ -75,14 +77,20 @@ def vat_treatment(settings: Settings, account: BillingAccount) -> tuple[str, flo
     return "outside_scope", 0.0
 
 
+def _locked_sequence(db: Session, year: int) -> InvoiceSequence | None:
+    return db.scalar(select(InvoiceSequence).where(InvoiceSequence.year == year).with_for_update())
+
+
 def _next_number(db: Session, year: int) -> str:
     """The next number of the year; the row lock holds other issuers until this commits."""
-    sequence = db.scalar(
-        select(InvoiceSequence).where(InvoiceSequence.year == year).with_for_update()
-    )
+    sequence = _locked_sequence(db, year)
     if sequence is None:
-        sequence = InvoiceSequence(year=year, next_number=1)
-        db.add(sequence)
+        # The year's first invoice: another issuer may be creating the row at this moment.
+        # The loser of that race waits for the winner's row instead of failing.
+        with contextlib.suppress(IntegrityError), db.begin_nested():
+            db.add(InvoiceSequence(year=year, next_number=1))
+        sequence = _locked_sequence(db, year)
+        assert sequence is not None
     number = sequence.next_number
     sequence.next_number = number + 1
     db.flush()
