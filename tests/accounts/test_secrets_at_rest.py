@@ -23,7 +23,7 @@ from kallglot.privacy.models import LegalRequest
 from tests.accounts.mail_helpers import last_mail_to, token_in
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.privacy.test_subject_requests import raw_bytes
+from tests.privacy.subjects_seed import raw_bytes
 
 
 def raw_database(database: MigratedDatabase, tmp_path: Path) -> bytes:

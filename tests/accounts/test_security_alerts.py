@@ -15,9 +15,9 @@ from kallglot.accounts.permissions import Role
 from kallglot.audit.models import AuditEvent
 from kallglot.core.clock import utcnow
 from tests.accounts.mail_helpers import mails_to as newest_mails_to
+from tests.accounts.mfa_helpers import enable_totp
 from tests.accounts.soft_authenticator import SoftAuthenticator
-from tests.accounts.test_mfa import enable_totp
-from tests.accounts.test_webauthn import ORIGIN, register
+from tests.accounts.webauthn_helpers import ORIGIN, register
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 

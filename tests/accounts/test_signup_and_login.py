@@ -11,22 +11,9 @@ from kallglot.accounts.permissions import Role
 from kallglot.accounts.sessions import CSRF_COOKIE, SECURE_COOKIE
 from kallglot.audit.models import AuditEvent
 from tests.accounts.mail_helpers import last_mail_to, token_in
+from tests.accounts.signup_helpers import signup_body
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-
-GOOD_PASSWORD = "correct horse battery staple 42"
-
-
-def signup_body(
-    email: str = "founder@example.com", password: str = GOOD_PASSWORD
-) -> dict[str, object]:
-    return {
-        "organization": {"name": "Acme Interpreting", "country": "DE", "vat_id": "DE123456789"},
-        "name": "Frieda Founder",
-        "email": email,
-        "password": password,
-        "phone_number": "+4930123456",
-    }
 
 
 def set_cookie_headers(response: object) -> dict[str, SimpleCookie]:

@@ -11,7 +11,7 @@ from kallglot.accounts.permissions import Role
 from kallglot.audit.models import AuditEvent
 from kallglot.mail.models import OutboxMessage
 from tests.accounts.mail_helpers import last_mail_to, token_in
-from tests.accounts.test_signup_and_login import GOOD_PASSWORD, signup_body
+from tests.accounts.signup_helpers import GOOD_PASSWORD, signup_body
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 

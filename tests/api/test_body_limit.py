@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from kallglot.accounts.permissions import Role
 from tests.factories import Identity
-from tests.telephony_numbers.test_kyc_and_numbers import DETAILS
+from tests.telephony_numbers.kyc_details import DETAILS
 
 PDF_HEAD = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n"
 

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli.test_every_command import REPOSITORY
-from tests.test_cli import free_port
+from tests.support.live import free_port
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def doctor(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -21,11 +21,12 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from tests.cli.test_every_command import REPOSITORY
 from tests.conftest import FLEURS_DIR
+from tests.support.live import free_port
+from tests.telephony.baresip_helpers import baresip_config, wav_8k
 from tests.telephony.sipp_runner import free_udp_port
-from tests.telephony.test_sip_baresip import baresip_config, wav_8k
-from tests.test_cli import free_port
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,

@@ -57,12 +57,6 @@ from tests.privacy.subjects_seed import (
 )
 
 
-@pytest.fixture
-def backup_settings(settings: Settings, tmp_path: Path) -> Settings:
-    """The test settings, with the blob folder the ``blob_store`` fixture writes to."""
-    return settings.model_copy(update={"blob_dir": tmp_path / "blobs"})
-
-
 def organizations(database: MigratedDatabase) -> int:
     with database.sessions() as db:
         return int(db.scalar(select(func.count()).select_from(Organization)) or 0)

@@ -16,8 +16,14 @@ from kallglot.realtime.models import TranscriptTurn
 from kallglot.telephony.calls.models import CallRecord
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.privacy.subjects_seed import Seeded, make_organization, seed_caller
-from tests.privacy.test_subject_requests import ACTOR, everything_stored, verified_request
+from tests.privacy.subjects_seed import (
+    ACTOR,
+    Seeded,
+    everything_stored,
+    make_organization,
+    seed_caller,
+    verified_request,
+)
 
 
 def _seed(identity: Identity, settings: Settings, org_id: str, label: str) -> Seeded:

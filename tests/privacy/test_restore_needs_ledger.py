@@ -16,10 +16,7 @@ from kallglot.privacy.backup_archive import BackupError
 from kallglot.privacy.erasure_ledger import ErasureLedger
 from kallglot.privacy.restore import restore_backup
 from tests.conftest import MigratedDatabase
-from tests.privacy.test_backup import backup_settings
-from tests.privacy.test_subject_requests import everything_stored, seed_two
-
-__all__ = ["backup_settings"]
+from tests.privacy.subjects_seed import everything_stored, seed_two
 
 
 def test_a_restore_without_a_ledger_as_new_as_the_archive_is_refused_unless_audited(

@@ -11,7 +11,7 @@ from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer
 from tests.web import conftest as web
-from tests.web.test_browser import sign_in
+from tests.web.browsing import sign_in
 
 pytestmark = sqlite_only
 # The web tests' live server and Chromium.

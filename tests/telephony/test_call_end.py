@@ -31,9 +31,9 @@ from kallglot.telephony.sip import SipGateway
 from tests.conftest import MigratedDatabase, sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import Collected, LiveServer, collect
+from tests.telephony.baresip_helpers import baresip_config
 from tests.telephony.conftest import TWILIO_AUTH_TOKEN
-from tests.telephony.test_sip_baresip import baresip_config
-from tests.telephony.test_twilio_stream import start_event
+from tests.telephony.twilio_helpers import start_event
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue
 
 pytestmark = [sqlite_only, pytest.mark.timeout(300)]

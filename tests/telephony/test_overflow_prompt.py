@@ -17,7 +17,7 @@ from kallglot.speech.metrics import word_error_rate
 from kallglot.telephony.routing.service import DEFAULT_OVERFLOW_MESSAGES
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
-from tests.telephony.test_twilio_voice import call_params, post_signed
+from tests.telephony.twilio_helpers import call_params, post_signed
 from tests.telephony_numbers.helpers import make_agent, make_number, make_queue, member_id
 
 

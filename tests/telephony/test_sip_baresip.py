@@ -10,7 +10,6 @@ import contextlib
 import json
 import signal
 import subprocess
-import wave
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import websockets
 
 from kallglot.core.settings import Settings
 from kallglot.speech.asr import whisper
-from kallglot.speech.audio import decode_file, resample
+from kallglot.speech.audio import decode_file
 from kallglot.speech.metrics import normalise
 from kallglot.telephony.sip import SipGateway
 from tests.conftest import FLEURS_DIR, MigratedDatabase, sqlite_only
@@ -32,7 +31,7 @@ from tests.realtime.conftest import (
 )
 from tests.support.tools import required
 from tests.support.waiting import until
-from tests.telephony.sipp_runner import free_udp_port
+from tests.telephony.baresip_helpers import baresip_config, wav_8k
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,56 +59,6 @@ def settings(settings: Settings) -> Settings:
             "telephony_media_idle_seconds": 60.0,
         }
     )
-
-
-def wav_8k(path: Path, source: Path, tail_silence_s: float = 180.0) -> Path:
-    """The clip, then silence: baresip hangs up when its aufile source ends, and the call
-    must last until the agent's translated answer has been heard."""
-    samples = resample(decode_file(source), 16000, 8000)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(samples.tobytes() + b"\0\0" * int(8000 * tail_silence_s))
-    return path
-
-
-def baresip_config(directory: Path, clip: Path, recordings: Path) -> Path:
-    """A throwaway baresip home: no sound card, aufile as microphone, sndfile records."""
-    directory.mkdir()
-    recordings.mkdir()
-    sip_port, rtp_base = free_udp_port(), 55000
-    (directory / "config").write_text(
-        "\n".join(
-            [
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{sip_port}",
-                "net_interface 127.0.0.1",
-                f"audio_source aufile,{clip}",
-                "audio_player aufile,/dev/null",
-                "audio_alert aufile,/dev/null",
-                "ausrc_srate 8000",
-                "auplay_srate 8000",
-                "ausrc_channels 1",  # the clip is mono; baresip up-mixes for stereo Opus
-                "auplay_channels 1",
-                f"rtp_ports {rtp_base}-{rtp_base + 999}",
-                "module_path /usr/lib/baresip/modules",
-                "module opus.so",  # loaded first: offered first
-                "module g711.so",
-                "module aufile.so",
-                "module sndfile.so",
-                "module_app account.so",
-                "module_app menu.so",
-                f"snd_path {recordings}",
-                "",
-            ]
-        )
-    )
-    (directory / "accounts").write_text(
-        "<sip:phone@127.0.0.1>;regint=0;audio_codecs=opus/48000/2,PCMU\n"
-    )
-    (directory / "contacts").write_text("")
-    return directory
 
 
 def overlap(reference: str, heard: str) -> float:

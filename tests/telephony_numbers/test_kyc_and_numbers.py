@@ -15,6 +15,7 @@ from kallglot.telephony.numbers.models import NumberRental
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 from tests.telephony_numbers.conftest import ACCOUNT_SID
+from tests.telephony_numbers.kyc_details import DETAILS
 
 RC = "/v2/RegulatoryCompliance"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -34,22 +35,6 @@ def _png() -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
         + chunk(b"IEND", b"")
     )
-
-
-DETAILS = {
-    "company_name": "Acme Dolmetscher GmbH",
-    "address": {
-        "street": "Unter den Linden 1",
-        "city": "Berlin",
-        "postal_code": "10117",
-        "country": "DE",
-    },
-    "tax_id": "DE123456789",
-    "registration_number": "HRB 12345",
-    "representative": {"first_name": "Erika", "last_name": "Muster", "email": "e@acme.example"},
-    "industry": "translation",
-    "company_size": "11-50",
-}
 
 
 def _expect_twilio_bundle(httpserver: HTTPServer) -> None:

@@ -10,7 +10,7 @@ from kallglot.accounts.permissions import Role
 from tests.conftest import sqlite_only
 from tests.factories import Identity
 from tests.realtime.conftest import LiveServer
-from tests.web.test_browser import sign_in
+from tests.web.browsing import sign_in
 
 pytestmark = [pytest.mark.slow, sqlite_only]
 
