@@ -139,7 +139,15 @@ def test_totp_secrets_and_phone_numbers_are_not_in_the_database(
         assert secret.encode() not in everything
 
 
-INVITATION_COLUMNS = ("id", "organization_id", "email", "role", "token_hash", "expires_at")
+INVITATION_COLUMNS = (
+    "id",
+    "organization_id",
+    "email",
+    "role",
+    "token_hash",
+    "expires_at",
+    "created_at",
+)
 LEGAL_COLUMNS = (
     "id",
     "organization_id",
@@ -207,6 +215,7 @@ def test_the_migration_encrypts_existing_secrets_phone_numbers_and_authorities(
                 role="agent",
                 token_hash="0" * 64,
                 expires_at=now,
+                created_at=now,
             )
         )
     migrate.upgrade(database.url)
