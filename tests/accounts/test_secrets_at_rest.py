@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy import FromClause, update
 
 from kallglot import mail
-from kallglot.accounts.models import Organization, User
+from kallglot.accounts.models import Invitation, Organization, User
 from kallglot.accounts.organizations import create_user
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
+from kallglot.crypto import email_lookup_hash
 from kallglot.db import migrate
 from kallglot.db.engine import transaction
 from kallglot.db.registry import metadata
@@ -64,6 +65,9 @@ def test_reset_and_invitation_links_and_codes_are_not_in_the_database(
     everything = raw_database(database, tmp_path)
     for secret in (invitation_token, reset_token, invitation_token.removeprefix("inv_")):
         assert secret.encode() not in everything
+    # Nobody has signed up with these addresses: the invitation and the outbox held them.
+    for address in (invitee, outsider):
+        assert address.encode() not in everything
     outbox = table_dump(database, OutboxMessage.__table__)
     for address in (invitee, outsider, user.email):
         assert address.encode() not in outbox
@@ -135,6 +139,15 @@ def test_totp_secrets_and_phone_numbers_are_not_in_the_database(
         assert secret.encode() not in everything
 
 
+INVITATION_COLUMNS = (
+    "id",
+    "organization_id",
+    "email",
+    "role",
+    "token_hash",
+    "expires_at",
+    "created_at",
+)
 LEGAL_COLUMNS = (
     "id",
     "organization_id",
@@ -193,11 +206,26 @@ def test_the_migration_encrypts_existing_secrets_phone_numbers_and_authorities(
                 created_at=now,
             )
         )
+        invited = "invited-legacy@example.com"
+        connection.execute(
+            sa.insert(sa.table("invitations", *map(sa.column, INVITATION_COLUMNS))).values(
+                id="inv_legacy",
+                organization_id="org_legacy",
+                email=invited,
+                role="agent",
+                token_hash="0" * 64,
+                expires_at=now,
+                created_at=now,
+            )
+        )
     migrate.upgrade(database.url)
-    dump = table_dump(database, User.__table__, LegalRequest.__table__)
-    for value in (secret, phone, authority):
+    dump = table_dump(database, User.__table__, LegalRequest.__table__, Invitation.__table__)
+    for value in (secret, phone, authority, invited):
         assert value.encode() not in dump
     with database.sessions() as db:
         legacy = db.get_one(User, "usr_legacytotp")
         assert (legacy.totp_secret, legacy.phone_number) == (secret, phone)
         assert db.get_one(LegalRequest, "lreq_legacy").authority == authority
+        invitation = db.get_one(Invitation, "inv_legacy")
+        assert invitation.email == invited
+        assert invitation.email_hash == email_lookup_hash(db, "org_legacy", invited)

@@ -37,6 +37,7 @@ from kallglot.core.errors import (
 )
 from kallglot.core.ids import new_id
 from kallglot.core.settings import Settings
+from kallglot.crypto import email_lookup_hash
 from kallglot.db.engine import transaction
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -65,12 +66,13 @@ def invite(
             "This person is already a member.", code="already_member", param="email"
         )
     now = utcnow()
+    email_hash = email_lookup_hash(db, principal.organization_id, email)
     # A new invitation replaces any open one for the same address.
     db.execute(
         update(Invitation)
         .where(
             Invitation.organization_id == principal.organization_id,
-            Invitation.email == email,
+            Invitation.email_hash == email_hash,
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
         )
@@ -83,13 +85,14 @@ def invite(
     invitation = Invitation(
         id=invitation_id,
         organization_id=principal.organization_id,
-        email=email,
+        email_hash=email_hash,
         role=str(role),
         token_hash=digest(token),
         invited_by=principal.actor_id,
         expires_at=now + INVITATION_LIFETIME,
     )
     db.add(invitation)
+    invitation.email = email  # encrypted: needs the row in the session
     db.flush()
     organization = db.get(Organization, principal.organization_id)
     assert organization is not None
@@ -158,10 +161,11 @@ def accept(
         )
         problem = _problem(invitation)
         if invitation is not None and problem is None:
+            address = invitation.email or ""  # always set: the column is not nullable
             # Guessing an existing account's password here counts like a failed login.
-            account_key = throttle.account_key("login", invitation.email)
+            account_key = throttle.account_key("login", address)
             throttle.check(db, [account_key])
-            user = find_user_by_email(db, invitation.email)
+            user = find_user_by_email(db, address)
             if user is None:
                 if not name:
                     raise ValidationFailedError(
@@ -172,7 +176,7 @@ def accept(
                 user = create_user(
                     db,
                     settings,
-                    email=invitation.email,
+                    email=address,
                     name=name,
                     password=password,
                     phone_number=phone_number,

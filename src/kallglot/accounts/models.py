@@ -151,7 +151,10 @@ class Invitation(IdMixin, TimestampMixin, Base):
     organization_id: Mapped[str] = mapped_column(
         ID, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    email: Mapped[str] = mapped_column(String(254))
+    # Encrypted with the organization's key (read and set ``email``); found by its keyed hash.
+    email_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    email_hash: Mapped[str] = mapped_column(DIGEST, index=True)
+    email = EncryptedAttribute("email_encrypted", organization_attribute="organization_id")
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(DIGEST, unique=True)
     invited_by: Mapped[str | None] = mapped_column(ID)

@@ -12,6 +12,7 @@ from kallglot.accounts.models import (
     User,
     WebAuthnCredential,
 )
+from kallglot.crypto import email_lookup_hash
 from kallglot.mail import address_hash, read
 from kallglot.mail.models import OutboxMessage
 from kallglot.privacy.subjects import (
@@ -136,7 +137,8 @@ class AccountStore:
             removed += _count(
                 db.execute(
                     delete(Invitation).where(
-                        Invitation.organization_id == org_id, func.lower(Invitation.email) == email
+                        Invitation.organization_id == org_id,
+                        Invitation.email_hash == email_lookup_hash(db, org_id, email),
                     )
                 )
             )

@@ -27,6 +27,7 @@ depends_on = None
 # whose data key seals them: the platform's, or that of the organization the row names.
 USER_SECRETS = {"totp_secret": 64, "totp_pending_secret": 64, "phone_number": 32}
 LEGAL_SECRETS = {"authority": 200}
+INVITATION_SECRETS = {"email": 254}
 
 
 def _reseal(table: str, columns: dict[str, int], *, seal: bool, organization: bool) -> None:
@@ -67,6 +68,29 @@ def _reseal(table: str, columns: dict[str, int], *, seal: bool, organization: bo
         session.flush()
 
 
+def _hash_invitation_emails() -> None:
+    """Each invitation's keyed address hash (under its organization's key), for lookups."""
+    from sqlalchemy.orm import Session
+
+    from kallglot.crypto import email_lookup_hash
+
+    bind = op.get_bind()
+    rows_table = sa.table(
+        "invitations",
+        sa.column("id"),
+        sa.column("organization_id"),
+        sa.column("email"),
+        sa.column("email_hash"),
+    )
+    with Session(bind=bind) as session:
+        for row in bind.execute(sa.select(rows_table)).all():
+            digest = email_lookup_hash(session, row.organization_id, row.email)
+            session.execute(
+                sa.update(rows_table).where(rows_table.c.id == row.id).values(email_hash=digest)
+            )
+        session.flush()
+
+
 def _encrypt_columns(table: str, columns: dict[str, int], *, organization: bool) -> None:
     with op.batch_alter_table(table, schema=None) as batch_op:
         for column in columns:
@@ -92,6 +116,14 @@ def upgrade() -> None:
     _encrypt_columns("legal_requests", LEGAL_SECRETS, organization=True)
     with op.batch_alter_table("legal_requests", schema=None) as batch_op:
         batch_op.alter_column("authority_encrypted", existing_type=sa.LargeBinary(), nullable=False)
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("email_hash", sa.String(length=64), nullable=True))
+    _hash_invitation_emails()
+    _encrypt_columns("invitations", INVITATION_SECRETS, organization=True)
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.alter_column("email_encrypted", existing_type=sa.LargeBinary(), nullable=False)
+        batch_op.alter_column("email_hash", existing_type=sa.String(length=64), nullable=False)
+        batch_op.create_index(batch_op.f("ix_invitations_email_hash"), ["email_hash"], unique=False)
     op.execute(sa.text("DELETE FROM mail_outbox"))
     with op.batch_alter_table("mail_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("organization_id", sa.String(length=40), nullable=True))
@@ -129,6 +161,12 @@ def downgrade() -> None:
         batch_op.drop_column("to_hash")
         batch_op.drop_column("to_encrypted")
         batch_op.drop_column("organization_id")
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_invitations_email_hash"))
+        batch_op.drop_column("email_hash")
+    _decrypt_columns("invitations", INVITATION_SECRETS, organization=True)
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.alter_column("email", existing_type=sa.String(length=254), nullable=False)
     _decrypt_columns("users", USER_SECRETS, organization=False)
     _decrypt_columns("legal_requests", LEGAL_SECRETS, organization=True)
     with op.batch_alter_table("legal_requests", schema=None) as batch_op:
