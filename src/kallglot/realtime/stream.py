@@ -87,6 +87,10 @@ async def connect(
         )
         await _receive(websocket, hub, runtime, store.mark_active, enqueue)
     finally:
+        if runtime.ended.is_set():
+            # Closed after the client was told why (session.ended), not before.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(runtime.finished.wait(), timeout=10)
         runtime.connections.pop(connection.id, None)
         if not runtime.ended.is_set():
             await store.touch()
@@ -105,7 +109,7 @@ async def _receive(
     mark_active: Any,
     reply: Any,
 ) -> None:
-    ended = asyncio.create_task(runtime.finished.wait())
+    ended = asyncio.create_task(runtime.ended.wait())
     try:
         while True:
             receiving = asyncio.create_task(websocket.receive())
