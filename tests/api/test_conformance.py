@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
 import pytest
 import soundfile  # type: ignore[import-untyped]
@@ -35,6 +34,7 @@ from werkzeug import Response as WerkzeugResponse
 
 from kallglot.accounts.permissions import Permission
 from kallglot.core.clock import utcnow
+from kallglot.core.outbound import OutboundPolicy, parse_networks
 from kallglot.realtime import webhooks
 from kallglot.realtime.webhooks import WebhookDispatcher
 from tests.conftest import sqlite_only
@@ -391,8 +391,8 @@ async def test_a_retried_webhook_is_signed_and_keeps_its_original_timestamp(
             db, documented.organization_id, httpserver.url_for("/hook"), ["session.created"]
         )
     session_id = documented.create_session(CREATE).json()["id"]
-    async with httpx.AsyncClient() as http:
-        dispatcher = WebhookDispatcher(identity.database.sessions, http)
+    loopback = OutboundPolicy(https_only=False, allowed_networks=parse_networks(["127.0.0.0/8"]))
+    async with WebhookDispatcher(identity.database.sessions, loopback) as dispatcher:
         assert await dispatcher.deliver_due() == 1
         with time_machine.travel(utcnow() + timedelta(minutes=3)):
             assert await dispatcher.deliver_due() == 1

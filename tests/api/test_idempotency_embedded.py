@@ -72,7 +72,8 @@ def test_a_key_is_forgotten_after_24_hours(app: FastAPI) -> None:
         assert created.status_code == 201
         with time_machine.travel(start + timedelta(hours=23), tick=False):
             other = client.post("/v1/test-organizations", json={"name": "B"}, headers=HEADERS)
-        assert other.status_code == 409  # still remembered: another body is a conflict
+        assert other.status_code == 400  # still remembered: another body is a mismatch
+        assert other.json()["error"]["code"] == "idempotency_mismatch"
         with time_machine.travel(start + timedelta(hours=24, minutes=1), tick=False):
             fresh = client.post("/v1/test-organizations", json={"name": "B"}, headers=HEADERS)
         assert fresh.status_code == 201 and fresh.json()["name"] == "B"

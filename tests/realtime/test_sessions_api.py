@@ -105,5 +105,5 @@ def test_a_pair_without_engines_is_refused_naming_what_is_missing(identity: Iden
     )
     assert response.status_code == 400
     error = response.json()["error"]
-    assert (error["code"], error["param"]) == ("language_pair_unsupported", None)
+    assert (error["code"], error["param"]) == ("unsupported_language_pair", None)
     assert "(ja)" in error["message"] and "French (fr)" in error["message"]

@@ -11,7 +11,6 @@ import hmac
 import json
 from datetime import datetime, timedelta
 
-import httpx
 import numpy as np
 import pytest
 import time_machine
@@ -24,6 +23,8 @@ from werkzeug import Request, Response
 from kallglot.accounts.permissions import Role
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
+from kallglot.core.outbound import OutboundPolicy, parse_networks
+from kallglot.core.settings import Settings
 from kallglot.realtime import service
 from kallglot.realtime.models import CallSession, TranscriptTurn
 from kallglot.realtime.recording import Recorder
@@ -34,12 +35,15 @@ from kallglot.realtime.webhooks import WebhookDelivery, WebhookDispatcher
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 
+# The receivers here listen on loopback, which the outbound policy refuses unless allowed.
+LOOPBACK = ["127.0.0.0/8", "::1/128"]
+LOOPBACK_RECEIVERS = OutboundPolicy(https_only=False, allowed_networks=parse_networks(LOOPBACK))
 ALL_EVENTS = [
     "recording.ready",
     "session.created",
     "session.ended",
     "session.started",
-    "transcript.completed",
+    "transcript.ready",
 ]
 # The documented back-off after attempts 1..7; attempt 8 is the last.
 SCHEDULE = [
@@ -63,6 +67,12 @@ def signature_holds(secret: str, header: str, body: bytes, now: datetime) -> boo
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     fresh = abs(now.timestamp() - int(fields["t"])) <= 300
     return fresh and hmac.compare_digest(expected, fields["v1"])
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings, with loopback receivers allowed (as an on-premises allow-list)."""
+    return settings.model_copy(update={"outbound_allowed_networks": LOOPBACK})
 
 
 def register(client: TestClient, url: str, events: list[str]) -> dict[str, str]:
@@ -174,7 +184,7 @@ def _a_whole_call(database: MigratedDatabase, app: FastAPI, client: TestClient) 
         db.flush()
         service.finish(db, call, "api")
         recorder = Recorder()
-        recorder.add(Recorder.ORIGINAL, np.zeros(1600, dtype="<i2").tobytes())
+        recorder.add(Recorder.ORIGINAL, "caller", np.zeros(1600, dtype="<i2").tobytes())
         store_recording(db, app.state.realtime.blobs, call, recorder)
     return session_id
 
@@ -194,8 +204,10 @@ async def test_every_event_type_is_delivered_signed_and_logged(
     endpoint = register(admin, httpserver.url_for("/hook"), ALL_EVENTS)
     session_id = _a_whole_call(database, app, identity.key_client(identity.api_key(organization)))
 
-    async with httpx.AsyncClient() as client:
-        assert await WebhookDispatcher(database.sessions, client).deliver_due() == len(ALL_EVENTS)
+    # One recording.ready per recorded channel: the agent's, the customer's and the mix.
+    expected = sorted([*ALL_EVENTS, "recording.ready", "recording.ready"])
+    async with WebhookDispatcher(database.sessions, LOOPBACK_RECEIVERS) as dispatcher:
+        assert await dispatcher.deliver_due() == len(expected)
     envelopes = []
     for request in received:
         body = request.get_data()
@@ -207,17 +219,19 @@ async def test_every_event_type_is_delivered_signed_and_logged(
         )
         assert request.headers["Kallglot-Retry-Count"] == "0"
         envelopes.append(json.loads(body))
-    assert sorted(e["type"] for e in envelopes) == ALL_EVENTS
+    assert sorted(e["type"] for e in envelopes) == expected
     by_type = {e["type"]: e for e in envelopes}
     for kind in ("session.created", "session.started", "session.ended"):
         assert by_type[kind]["data"]["id"] == session_id
     assert by_type["session.ended"]["data"]["status"] == "ended"
-    assert by_type["transcript.completed"]["data"]["session_id"] == session_id
-    assert by_type["recording.ready"]["data"]["session_id"] == session_id
+    assert by_type["transcript.ready"]["data"]["session_id"] == session_id
+    recordings = [e["data"] for e in envelopes if e["type"] == "recording.ready"]
+    assert {r["session_id"] for r in recordings} == {session_id}
+    assert sorted(r["channel"] for r in recordings) == ["agent", "customer", "mixed"]
     assert all(e["api_version"] == "v1" and e["id"].startswith("evt_") for e in envelopes)
 
     log = admin.get(f"/v1/webhooks/{endpoint['id']}/deliveries").json()["data"]
-    assert len(log) == len(ALL_EVENTS)
+    assert len(log) == len(expected)
     assert {d["event_id"] for d in log} == {e["id"] for e in envelopes}
     for entry in log:
         assert (entry["status"], entry["attempts"], entry["last_status_code"]) == (
@@ -248,8 +262,7 @@ async def test_a_failing_endpoint_is_retried_for_about_41_hours_then_given_up(
 
     start = utcnow()
     now = start
-    async with httpx.AsyncClient() as client:
-        dispatcher = WebhookDispatcher(database.sessions, client)
+    async with WebhookDispatcher(database.sessions, LOOPBACK_RECEIVERS) as dispatcher:
         with time_machine.travel(now, tick=False) as clock:
             assert await dispatcher.deliver_due() == 1  # the first attempt is immediate
             for delay in SCHEDULE:
