@@ -304,8 +304,11 @@ def check_hold_target(
     session: Session, organization_id: str, object_type: str | None, ref: str | None
 ) -> None:
     """An object hold names a call of this organization, by call record or session id: another
-    organization's call is as unknown (404) as one that never existed."""
-    if object_type is not None and not _is_call(session, organization_id, object_type, ref):
+    organization's call is as unknown (404) as one that never existed. A half-named object is
+    left to :func:`place_hold`, which says what is missing."""
+    if object_type is None or ref is None:
+        return
+    if not _is_call(session, organization_id, object_type, ref):
         raise NotFoundError(f"no such {object_type} in this organization", param="object_ref")
 
 
