@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from kallglot.accounts.models import Organization
-from kallglot.api.deps import DbSession
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
+from kallglot.http.deps import DbSession
 from kallglot.scale.shared import InProcessSharedState
 
 HEADERS = {"Idempotency-Key": "order-9", "Authorization": "Bearer same-caller"}

@@ -13,9 +13,9 @@ from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
 from kallglot.api import credits
-from kallglot.api.deps import AppSettings, DbSession
-from kallglot.api.pagination import Page, Pagination
 from kallglot.api.ratelimit import CREDITS_STATE_KEY
+from kallglot.http.deps import AppSettings, DbSession
+from kallglot.http.pagination import Page, Pagination
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, TranscriptTurn

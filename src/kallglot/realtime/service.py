@@ -11,10 +11,10 @@ from statistics import quantiles
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from kallglot.api.pagination import Page, PageParams, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import AuthenticationError, NotFoundError
 from kallglot.core.ids import new_id, new_token
+from kallglot.db.pagination import Page, PageParams, paginate
 from kallglot.privacy.processing import excluded_sessions
 from kallglot.privacy.requests import Purpose
 from kallglot.realtime import webhooks
