@@ -16,7 +16,7 @@ from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
 from kallglot.http.deps import DbSession
-from kallglot.scale.shared import InProcessSharedState
+from kallglot.infra.shared_state import InProcessSharedState
 
 HEADERS = {"Idempotency-Key": "order-9", "Authorization": "Bearer same-caller"}
 
