@@ -42,8 +42,6 @@ KNOWN_UPWARD_IMPORTS: set[tuple[str, str]] = {
     # Session routes spend credits, a billing concern that lives in the edge (api.credits).
     ("kallglot.realtime.routes", "kallglot.api.credits"),
     ("kallglot.realtime.routes", "kallglot.api.ratelimit"),
-    # A route-level body-size limit: belongs in the HTTP toolkit (kallglot.http).
-    ("kallglot.telephony.numbers.routes", "kallglot.api.middleware"),
 }
 
 # Import cycles between files (each a strongly connected set of modules), still to break.
