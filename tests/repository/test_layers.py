@@ -28,12 +28,6 @@ RANK = {package: rank for rank, (_, packages) in enumerate(LAYERS) for package i
 
 # (importing module, imported module) pairs still pointing up; remove an entry with its import.
 KNOWN_UPWARD_IMPORTS: set[tuple[str, str]] = {
-    # realtime asks privacy whether a subject's audio may be processed: to become a
-    # ProcessingPolicy protocol in realtime that privacy installs at start-up (as SessionPolicy).
-    ("kallglot.realtime.hub", "kallglot.privacy.processing"),
-    ("kallglot.realtime.hub", "kallglot.privacy.requests"),
-    ("kallglot.realtime.service", "kallglot.privacy.processing"),
-    ("kallglot.realtime.service", "kallglot.privacy.requests"),
     # Domains register purgers with privacy's registry (and privacy.purgers imports them
     # back through importlib): the registry belongs in the storage layer.
     ("kallglot.realtime.recordings", "kallglot.privacy.retention"),

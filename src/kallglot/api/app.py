@@ -27,6 +27,7 @@ from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
 from kallglot.infra import shared_state as infra_shared
+from kallglot.privacy import install as privacy_install
 from kallglot.privacy.routes import router as privacy_router
 from kallglot.privacy.scheduler import start_retention_task
 from kallglot.realtime import lifecycle as realtime_lifecycle
@@ -111,6 +112,7 @@ def create_app(
     for router in numbers_routers:
         app.include_router(router)
     billing_install.install(app, settings)
+    privacy_install.install(app)
     app.include_router(billing_routes.router)
     app.include_router(billing_routes.analytics_router)
     telephony.install(app, settings)
