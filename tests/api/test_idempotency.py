@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kallglot.accounts.models import Organization
-from kallglot.api.deps import DbSession
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
+from kallglot.http.deps import DbSession
 from tests.conftest import MigratedDatabase
 from tests.factories import Identity
 

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from kallglot.accounts.models import Organization
-from kallglot.api.deps import DbSession
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
-from kallglot.scale.shared import InProcessSharedState
+from kallglot.http.deps import DbSession
+from kallglot.infra.shared_state import InProcessSharedState
 
 HEADERS = {"Idempotency-Key": "order-9", "Authorization": "Bearer same-caller"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kallglot.accounts.models import Organization
-from kallglot.api.pagination import PageParams, paginate
 from kallglot.core.ids import new_id
+from kallglot.http.pagination import PageParams, paginate
 from tests.conftest import MigratedDatabase
 
 

@@ -14,6 +14,7 @@ from kallglot.billing.metering import SESSION_MINUTES, meter_session
 from kallglot.core.clock import utcnow
 from kallglot.core.ids import new_id
 from kallglot.privacy import requests as dsr
+from kallglot.privacy.install import PrivacyProcessing
 from kallglot.privacy.requests import RequestType
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, Recording, TranscriptTurn, UtteranceTiming
@@ -187,10 +188,10 @@ def test_analytics_leave_out_restricted_and_objecting_callers_but_billing_counts
         pairs = analytics.calls_by_language_pair(db, organization_id, since, until)
         assert pairs == [{"language_pair": "es-en", "calls": 1}]
         assert analytics.latency(db, organization_id, since, until)["average_ms"] == 1000.0
-        organization_wide = latency_summary(db, organization_id)
+        organization_wide = latency_summary(db, PrivacyProcessing(), organization_id)
         assert organization_wide.end_of_speech_to_first_audio.max_ms == 1000.0
         # One session's own figure is the service's, not an analytic: still there.
-        own = latency_summary(db, organization_id, sessions[restricted])
+        own = latency_summary(db, PrivacyProcessing(), organization_id, sessions[restricted])
         assert own.end_of_speech_to_first_audio.max_ms == 3000.0
         billed = {
             session_id: sum(

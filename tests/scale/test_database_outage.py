@@ -25,6 +25,7 @@ from kallglot.core.settings import load_settings
 from kallglot.crypto.wrapping import LocalKeyWrapper
 from kallglot.db import migrate
 from kallglot.db.engine import build_engine, normalise_url, session_factory
+from kallglot.privacy.install import PrivacyProcessing
 from kallglot.realtime import service
 from kallglot.realtime.hub import DatabaseCallStore, call_writes
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
@@ -118,7 +119,7 @@ async def test_call_writes_during_a_database_outage_land_after_it_in_order_exact
     queue = LocalQueue(
         tmp_path / "var" / "call-writes.sqlite3", LocalKeyWrapper(secrets.token_bytes(32))
     )
-    writes = call_writes(session_factory(engine), queue)
+    writes = call_writes(session_factory(engine), queue, PrivacyProcessing)
     store = DatabaseCallStore(call.id, organization.id, writes)
     replay = asyncio.create_task(writes.run(interval_s=0.2))
     try:

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from kallglot.api.app import create_app
 from kallglot.core.errors import ServiceUnavailableError
 from kallglot.core.settings import Settings
+from kallglot.infra.shared_state import RedisSharedState, sync_redis_client
 from kallglot.scale.bus import REDIS_DOWN, RedisEventBus, redis_client
 from kallglot.scale.failover import NodeAgent
 from kallglot.scale.nodes import NodeRegistry
-from kallglot.scale.shared import RedisSharedState, sync_redis_client
 from tests.scale.conftest import PrivateRedis
 from tests.support.waiting import until
 

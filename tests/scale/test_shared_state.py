@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from kallglot.accounts.models import Organization, ThrottleCounter
 from kallglot.accounts.permissions import Role
 from kallglot.api.app import create_app
-from kallglot.api.deps import DbSession
 from kallglot.api.idempotency import IdempotencyRecord
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel
 from kallglot.core.settings import Settings, load_settings
+from kallglot.http.deps import DbSession
+from kallglot.infra.shared_state import InProcessSharedState, RedisSharedState, SharedState
 from kallglot.scale import presence
-from kallglot.scale.shared import InProcessSharedState, RedisSharedState, SharedState
 from tests.conftest import MigratedDatabase
 from tests.factories import BASE_URL, Identity
 from tests.scale.conftest import SHARED_REDIS_URL

@@ -32,12 +32,12 @@ from kallglot.accounts.models import AuthSession, Membership, Organization, User
 from kallglot.accounts.permissions import Permission, Role, parse_permissions, permissions_for
 from kallglot.accounts.principal import Principal
 from kallglot.accounts.tokens import same
-from kallglot.api.deps import get_app_settings, get_session_factory
 from kallglot.audit import AuditContext
 from kallglot.core.errors import AuthenticationError, PermissionDeniedError
 from kallglot.core.logging import request_id_var
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
+from kallglot.http.deps import get_app_settings, get_session_factory
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERMISSION_ATTRIBUTE = "__kallglot_permission__"

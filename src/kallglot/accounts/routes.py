@@ -67,11 +67,11 @@ from kallglot.accounts.schemas import (
     WebAuthnRegisteredOut,
     WebAuthnRemove,
 )
-from kallglot.api.deps import AppSettings, DbSession, SessionFactory
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.audit import AuditContext
 from kallglot.core.settings import Settings
 from kallglot.db.engine import transaction
+from kallglot.http.deps import AppSettings, DbSession, SessionFactory
+from kallglot.http.pagination import Page, Pagination, paginate
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 

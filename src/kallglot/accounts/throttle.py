@@ -4,7 +4,7 @@ Each failed attempt counts against a key (``login:account:<digest>``,
 ``login:ip:<address>``…). The first few failures are free; after that every failure
 doubles the wait before the next attempt, up to a ceiling, so an attacker can slow
 an account down but never lock its owner out for good. A success clears the account
-key. Counters live in the app's shared state (:mod:`kallglot.scale.shared`: in
+key. Counters live in the app's shared state (:mod:`kallglot.infra.shared_state`: in
 process when embedded, Redis with several nodes, so every node sees the same
 budget); sessions made outside the app (CLI, scripts) fall back to the database.
 """
@@ -23,8 +23,8 @@ from kallglot.accounts.models import ThrottleCounter
 from kallglot.accounts.tokens import digest
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import RateLimitedError
-from kallglot.scale import shared
-from kallglot.scale.shared import SharedState
+from kallglot.infra import shared_state
+from kallglot.infra.shared_state import SharedState
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def ip_key(kind: str, ip: str | None) -> str:
 
 def check(session: Session, keys: list[str]) -> None:
     """Raise 429 with ``Retry-After`` while any of ``keys`` is backing off."""
-    state = shared.of(session)
+    state = shared_state.of(session)
     wait = _shared_wait(state, keys) if state is not None else _database_wait(session, keys)
     if wait > 0:
         raise RateLimitedError(
@@ -97,7 +97,7 @@ def _delay(failures: int, policy: Policy) -> timedelta | None:
 
 def fail(session: Session, key: str, policy: Policy) -> None:
     """Count one failure against ``key``."""
-    state = shared.of(session)
+    state = shared_state.of(session)
     if state is not None:
         failures = state.increment(_failures_key(key), policy.forget_after.total_seconds())
         delay = _delay(failures, policy)
@@ -121,7 +121,7 @@ def fail(session: Session, key: str, policy: Policy) -> None:
 
 
 def clear(session: Session, key: str) -> None:
-    state = shared.of(session)
+    state = shared_state.of(session)
     if state is not None:
         state.delete(_failures_key(key), _blocked_key(key))
         return

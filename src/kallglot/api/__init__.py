@@ -1,1 +1,1 @@
-"""The HTTP edge: app factory, error envelope, idempotency, pagination."""
+"""The HTTP edge: app factory, error envelope, idempotency, rate limits, middleware."""

@@ -26,6 +26,8 @@ from kallglot.core.logging import configure_logging
 from kallglot.core.settings import Settings, get_settings
 from kallglot.crypto.keyring import Keyring, install_keyring
 from kallglot.db.engine import build_engine, session_factory
+from kallglot.infra import shared_state as infra_shared
+from kallglot.privacy import install as privacy_install
 from kallglot.privacy.routes import router as privacy_router
 from kallglot.privacy.scheduler import start_retention_task
 from kallglot.realtime import lifecycle as realtime_lifecycle
@@ -36,7 +38,6 @@ from kallglot.realtime.engines import SpeechEngines
 from kallglot.realtime.speech_engines import InstalledSpeechEngines
 from kallglot.scale import failover as scale
 from kallglot.scale import presence as scale_presence
-from kallglot.scale import shared as scale_shared
 from kallglot.telephony import transports as telephony
 from kallglot.telephony.numbers.api import routers as numbers_routers
 from kallglot.web import install_web
@@ -51,7 +52,7 @@ def create_app(
     engine = build_engine(settings.effective_database_url)
     sessions = session_factory(engine)
     # Rate limits, idempotency locks and presence: in process, or Redis across nodes.
-    shared_state = scale_shared.install(sessions, settings.redis_url, settings.redis_prefix)
+    shared_state = infra_shared.install(sessions, settings.redis_url, settings.redis_prefix)
     scale_presence.watch(sessions)
 
     install_keyring(Keyring.from_settings(settings))
@@ -111,6 +112,7 @@ def create_app(
     for router in numbers_routers:
         app.include_router(router)
     billing_install.install(app, settings)
+    privacy_install.install(app)
     app.include_router(billing_routes.router)
     app.include_router(billing_routes.analytics_router)
     telephony.install(app, settings)

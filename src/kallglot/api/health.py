@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kallglot.api.deps import SessionFactory
 from kallglot.core.errors import ServiceUnavailableError
+from kallglot.http.deps import SessionFactory
 
 router = APIRouter(tags=["health"])
 

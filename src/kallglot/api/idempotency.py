@@ -8,7 +8,7 @@ spacing do not matter). Server errors are not stored, so a retry after a 5xx run
 again.
 
 Keys and stored responses live in the database, or, with several nodes sharing
-Redis (:mod:`kallglot.scale.shared`), in Redis: there the claim is one atomic
+Redis (:mod:`kallglot.infra.shared_state`), in Redis: there the claim is one atomic
 ``SET NX``, so two nodes given the same key at once run the request once.
 """
 
@@ -35,7 +35,7 @@ from kallglot.core.errors import KallglotError
 from kallglot.core.ids import new_id
 from kallglot.db.base import Base, IdMixin, TimestampMixin
 from kallglot.db.engine import transaction
-from kallglot.scale.shared import SharedState
+from kallglot.infra.shared_state import SharedState
 
 logger = logging.getLogger(__name__)
 

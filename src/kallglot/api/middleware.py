@@ -17,14 +17,11 @@ from kallglot.api.errors import error_body, send_json
 from kallglot.core.ids import new_id
 from kallglot.core.logging import request_id_var
 from kallglot.core.settings import Settings
+from kallglot.http.body_limits import BODY_LIMIT_EXTENSION
 
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
-# A route that takes larger bodies (an upload) names, in its OpenAPI operation, the setting
-# that bounds them: the limit is published with the schema and found here before routing, as
-# middleware below (idempotency) reads the body before any route is chosen.
-BODY_LIMIT_EXTENSION = "x-max-body-bytes-setting"
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -33,13 +30,6 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body exceeds {limit} bytes.")
-
-
-def larger_body(setting: str) -> dict[str, Any]:
-    """``openapi_extra`` of an upload route whose bodies ``Settings.<setting>`` bounds."""
-    if setting not in Settings.model_fields:
-        raise ValueError(f"no setting {setting!r}")
-    return {BODY_LIMIT_EXTENSION: setting}
 
 
 class RequestContextMiddleware:

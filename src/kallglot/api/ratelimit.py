@@ -29,7 +29,7 @@ from kallglot.api.credits import CreditBalance, balance, limits_for
 from kallglot.api.errors import error_body, send_json
 from kallglot.core.errors import KallglotError
 from kallglot.core.settings import Settings
-from kallglot.scale.shared import SharedState
+from kallglot.infra.shared_state import SharedState
 
 WINDOW_SECONDS = 60
 # Where a route that spends a credit leaves the new balance (``request.state.api_credits``).

@@ -17,12 +17,12 @@ from kallglot import audit
 from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import DbSession, SessionFactory
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.audit.models import AuditEvent
 from kallglot.audit.schemas import CSV_COLUMNS, AuditEventOut
 from kallglot.core.instants import Instant, check_window
 from kallglot.db.engine import transaction
+from kallglot.http.deps import DbSession, SessionFactory
+from kallglot.http.pagination import Page, Pagination, paginate
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

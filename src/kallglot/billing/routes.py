@@ -11,8 +11,6 @@ from sqlalchemy import select
 from kallglot.accounts.dependencies import PUBLIC, require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import AppSettings, DbSession
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.billing import analytics, service, webhooks
 from kallglot.billing.invoices import issue_invoice, render_pdf
 from kallglot.billing.models import Invoice, UsageRecord
@@ -29,6 +27,8 @@ from kallglot.billing.stripe_gateway import StripeGateway
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError, ServiceUnavailableError
 from kallglot.core.instants import Instant, check_window
+from kallglot.http.deps import AppSettings, DbSession
+from kallglot.http.pagination import Page, Pagination, paginate
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 Reader = Annotated[Principal, require(Permission.BILLING_READ)]

@@ -16,10 +16,10 @@ from kallglot.accounts.models import User
 from kallglot.accounts.passwords import verify_password
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import AppSettings, DbSession, SessionFactory
 from kallglot.core.errors import AuthenticationError, ValidationFailedError
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
+from kallglot.http.deps import AppSettings, DbSession, SessionFactory
 from kallglot.privacy import legal, subprocessors
 from kallglot.privacy import requests as dsr
 from kallglot.privacy.erasure_ledger import ErasureLedger

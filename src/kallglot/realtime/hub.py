@@ -18,14 +18,19 @@ from kallglot.core.ids import new_id
 from kallglot.core.threads import run_to_completion
 from kallglot.crypto import EncryptedBlobStore
 from kallglot.db.engine import transaction
-from kallglot.privacy.processing import session_processing_allowed
-from kallglot.privacy.requests import Purpose
 from kallglot.realtime import service
 from kallglot.realtime.admission import Admission
 from kallglot.realtime.bus import EventBus
 from kallglot.realtime.call_state import EndReason, close_call
 from kallglot.realtime.engines import SpeechEngines
-from kallglot.realtime.limits import LimitAction, LimitVerdict, OpenPolicy, SessionPolicy
+from kallglot.realtime.limits import (
+    LimitAction,
+    LimitVerdict,
+    OpenPolicy,
+    OpenProcessing,
+    ProcessingPolicy,
+    SessionPolicy,
+)
 from kallglot.realtime.models import CallSession, TranscriptTurn, UtteranceTiming
 from kallglot.realtime.protocol import Party, event
 from kallglot.realtime.recording import Recorder
@@ -111,14 +116,18 @@ class DatabaseCallStore:
         self._writes.write(self._call_id, "status", payload)
 
 
-def call_writes(sessions: sessionmaker[Session], queue: LocalQueue) -> WriteBehind:
+def call_writes(
+    sessions: sessionmaker[Session],
+    queue: LocalQueue,
+    processing: Callable[[], ProcessingPolicy],
+) -> WriteBehind:
     """The write-behind of this node's call writes, applied through ``sessions``.
 
     Every applier is idempotent (rows carry their ids; states are compared before a
     transition), so an entry replayed after a crash lands once.
     """
     appliers: dict[str, Callable[[dict[str, Any]], None]] = {
-        "turn": partial(_apply_turn, sessions),
+        "turn": partial(_apply_turn, sessions, processing),
         "timing": partial(_apply_timing, sessions),
         "languages": partial(_apply_languages, sessions),
         "touch": partial(_apply_touch, sessions),
@@ -129,13 +138,15 @@ def call_writes(sessions: sessionmaker[Session], queue: LocalQueue) -> WriteBehi
     return WriteBehind(queue, appliers)
 
 
-def _apply_turn(sessions: sessionmaker[Session], turn: dict[str, Any]) -> None:
+def _apply_turn(
+    sessions: sessionmaker[Session],
+    processing: Callable[[], ProcessingPolicy],
+    turn: dict[str, Any],
+) -> None:
     with transaction(sessions) as db:
         if db.get(TranscriptTurn, turn["id"]) is not None:
             return
-        if not session_processing_allowed(
-            db, turn["organization_id"], turn["session_id"], Purpose.RECORDING
-        ):
+        if not processing().recording_allowed(db, turn["organization_id"], turn["session_id"]):
             return  # a restricted party: the live turn reached the client, nothing is kept
         # Numbered when it lands: writes of one call land in order, so turns do too.
         latest = db.scalar(
@@ -220,7 +231,8 @@ class RealtimeHub:
         abandon_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self.blobs = blobs
-        self.writes = call_writes(sessions, write_queue)
+        # Asked when a write lands, so the policy privacy installs after construction counts.
+        self.writes = call_writes(sessions, write_queue, lambda: self.processing)
         self.sessions = sessions
         self.engines = engines
         self.bus = bus
@@ -234,6 +246,7 @@ class RealtimeHub:
         self.runtimes: dict[str, CallRuntime] = {}
         self.stores: dict[str, DatabaseCallStore] = {}
         self.policy: SessionPolicy = OpenPolicy()
+        self.processing: ProcessingPolicy = OpenProcessing()
         self._warned: set[str] = set()
         self._lock = asyncio.Lock()
 
@@ -278,7 +291,7 @@ class RealtimeHub:
 
     def _processing_allowed(self, call_id: str, organization_id: str) -> bool:
         with self.sessions() as db:
-            return session_processing_allowed(db, organization_id, call_id, Purpose.RECORDING)
+            return self.processing.recording_allowed(db, organization_id, call_id)
 
     async def end(self, call_id: str, reason: str) -> None:
         """End the call everywhere, once: the live runtime (if here), every leg, the stored
@@ -323,8 +336,8 @@ class RealtimeHub:
             call = db.get(CallSession, call_id)
             # Checked again at the end: a restriction or a caller's number may have arrived
             # during the call.
-            if call is not None and session_processing_allowed(
-                db, call.organization_id, call.id, Purpose.RECORDING
+            if call is not None and self.processing.recording_allowed(
+                db, call.organization_id, call.id
             ):
                 store_recording(db, self.blobs, call, recorder)
 

@@ -1,7 +1,8 @@
-"""The hook through which a higher domain (billing) gates and limits sessions.
+"""The hooks through which higher domains gate, limit and restrict sessions.
 
-Realtime knows only this protocol; billing installs its policy on the hub at start-up
-(``hub.policy = …``). Without one every session is admitted and runs until it ends.
+Realtime knows only these protocols. Billing installs its session policy on the hub at
+start-up (``hub.policy = …``), privacy its processing policy (``hub.processing = …``).
+Without them every session is admitted, runs until it ends and may be processed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ class SessionPolicy(Protocol):
 
     def verdicts(self, db: Session, live: Sequence[CallSession]) -> list[LimitVerdict]:
         """What to do about each live session (sessions not named run on)."""
+
+
+class ProcessingPolicy(Protocol):
+    def recording_allowed(self, db: Session, organization_id: str, session_id: str) -> bool:
+        """False when a party of the session restricted processing or objected to recording."""
+
+    def analytics_excluded(self, db: Session, organization_id: str) -> set[str]:
+        """Ids of the sessions left out of the organization's analytics."""
+
+
+class OpenProcessing:
+    """Allows all processing."""
+
+    def recording_allowed(self, db: Session, organization_id: str, session_id: str) -> bool:
+        return True
+
+    def analytics_excluded(self, db: Session, organization_id: str) -> set[str]:
+        return set()
 
 
 class OpenPolicy:

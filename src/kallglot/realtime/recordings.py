@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import AppSettings, DbSession
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.errors import NotFoundError, ValidationFailedError
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import ResponseModel
 from kallglot.crypto import EncryptedBlobStore
+from kallglot.http.deps import AppSettings, DbSession
+from kallglot.http.pagination import Page, Pagination, paginate
 from kallglot.privacy.retention import PurgeBatch, purger, retention_policy
 from kallglot.realtime import service, webhooks
 from kallglot.realtime.models import CallSession, Recording

@@ -13,9 +13,9 @@ from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
 from kallglot.api import credits
-from kallglot.api.deps import AppSettings, DbSession
-from kallglot.api.pagination import Page, Pagination
 from kallglot.api.ratelimit import CREDITS_STATE_KEY
+from kallglot.http.deps import AppSettings, DbSession
+from kallglot.http.pagination import Page, Pagination
 from kallglot.realtime import service
 from kallglot.realtime.hub import RealtimeHub
 from kallglot.realtime.models import CallSession, TranscriptTurn
@@ -181,14 +181,15 @@ def get_transcript(
 
 
 @router.get("/{session_id}/latency", summary="Latency percentiles of the session's utterances")
-def get_latency(session_id: str, principal: Reader, db: DbSession) -> LatencyOut:
+def get_latency(session_id: str, principal: Reader, db: DbSession, request: Request) -> LatencyOut:
     call = service.get_session(db, principal.organization_id, session_id)
-    return service.latency_summary(db, principal.organization_id, call.id)
+    processing = _hub(request).processing
+    return service.latency_summary(db, processing, principal.organization_id, call.id)
 
 
 organization_router = APIRouter(prefix="/v1", tags=["sessions"])
 
 
 @organization_router.get("/latency", summary="Latency percentiles over the organization's calls")
-def get_organization_latency(principal: Reader, db: DbSession) -> LatencyOut:
-    return service.latency_summary(db, principal.organization_id)
+def get_organization_latency(principal: Reader, db: DbSession, request: Request) -> LatencyOut:
+    return service.latency_summary(db, _hub(request).processing, principal.organization_id)

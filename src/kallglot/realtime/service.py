@@ -11,13 +11,12 @@ from statistics import quantiles
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from kallglot.api.pagination import Page, PageParams, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import AuthenticationError, NotFoundError
 from kallglot.core.ids import new_id, new_token
-from kallglot.privacy.processing import excluded_sessions
-from kallglot.privacy.requests import Purpose
+from kallglot.db.pagination import Page, PageParams, paginate
 from kallglot.realtime import webhooks
+from kallglot.realtime.limits import ProcessingPolicy
 from kallglot.realtime.models import (
     CallSession,
     SessionTransition,
@@ -278,14 +277,19 @@ def _percentiles(values: list[float]) -> LatencyPercentiles:
     )
 
 
-def latency_summary(db: Session, organization_id: str, session_id: str | None = None) -> LatencyOut:
+def latency_summary(
+    db: Session,
+    processing: ProcessingPolicy,
+    organization_id: str,
+    session_id: str | None = None,
+) -> LatencyOut:
     """One session's latency percentiles, or the organization's over its sessions; the
     organization-wide figure is an analytic, so sessions of limited subjects are left out."""
     statement = select(UtteranceTiming).where(UtteranceTiming.organization_id == organization_id)
     if session_id is not None:
         statement = statement.where(UtteranceTiming.session_id == session_id)
     else:
-        excluded = excluded_sessions(db, organization_id, Purpose.ANALYTICS)
+        excluded = processing.analytics_excluded(db, organization_id)
         statement = statement.where(UtteranceTiming.session_id.not_in(excluded))
     timings = db.scalars(statement).all()
     return LatencyOut(

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from kallglot.accounts.dependencies import require
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import DbSession
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.errors import NotFoundError
 from kallglot.core.outbound import OutboundPolicy
 from kallglot.core.schemas import RequestModel, ResponseModel
+from kallglot.http.deps import DbSession
+from kallglot.http.pagination import Page, Pagination, paginate
 from kallglot.realtime import webhooks
 from kallglot.realtime.webhooks import (
     EVENT_TYPES,

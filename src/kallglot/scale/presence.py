@@ -2,7 +2,7 @@
 
 The database stays the record of an agent's presence (routing reserves agents in
 the same transaction). Every committed change is mirrored onto the shared state
-(:mod:`kallglot.scale.shared`: Redis with several nodes), keyed by organization,
+(:mod:`kallglot.infra.shared_state`: Redis with several nodes), keyed by organization,
 whichever node made it; consoles and dispatchers on any node read the board
 without a database round trip.
 """
@@ -17,8 +17,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from kallglot.core.errors import KallglotError
-from kallglot.scale import shared
-from kallglot.scale.shared import SharedState
+from kallglot.infra import shared_state
+from kallglot.infra.shared_state import SharedState
 from kallglot.telephony.routing.models import Agent
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _collect(session: Session, _context: Any) -> None:
 
 def _publish(session: Session) -> None:
     changes: dict[tuple[str, str], str] = session.info.pop(_PENDING, {})
-    state = shared.of(session)
+    state = shared_state.of(session)
     if state is None:
         return
     try:

@@ -22,13 +22,13 @@ from kallglot.accounts.dependencies import require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import AppSettings, DbSession, SessionFactory
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError
 from kallglot.core.instants import Instant, check_window
 from kallglot.core.schemas import RequestModel, ResponseModel
 from kallglot.db.engine import transaction
+from kallglot.http.deps import AppSettings, DbSession, SessionFactory
+from kallglot.http.pagination import Page, Pagination, paginate
 from kallglot.realtime import service as sessions
 from kallglot.realtime.call_state import EndReason
 from kallglot.realtime.hub import RealtimeHub

@@ -12,12 +12,12 @@ from kallglot.accounts.dependencies import require
 from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import AppSettings, DbSession
-from kallglot.api.middleware import larger_body
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import ValidationFailedError
 from kallglot.crypto import EncryptedBlobStore
+from kallglot.http.body_limits import larger_body
+from kallglot.http.deps import AppSettings, DbSession
+from kallglot.http.pagination import Page, Pagination, paginate
 from kallglot.telephony.carriers import carrier_from_settings
 from kallglot.telephony.kyc import service as kyc
 from kallglot.telephony.kyc.models import KycBundle

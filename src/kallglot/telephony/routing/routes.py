@@ -15,12 +15,12 @@ from kallglot.accounts.isolation import get_for_organization
 from kallglot.accounts.models import Membership, User
 from kallglot.accounts.permissions import Permission
 from kallglot.accounts.principal import Principal
-from kallglot.api.deps import DbSession
-from kallglot.api.pagination import Page, Pagination, paginate
 from kallglot.core.clock import utcnow
 from kallglot.core.errors import NotFoundError
 from kallglot.core.ids import new_id
 from kallglot.core.schemas import RequestModel, ResponseModel
+from kallglot.http.deps import DbSession
+from kallglot.http.pagination import Page, Pagination, paginate
 from kallglot.telephony.routing import service
 from kallglot.telephony.routing.models import Agent, AgentActivity, Queue, QueueMember
 

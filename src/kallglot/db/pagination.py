@@ -5,26 +5,26 @@ page after the object with that id, i.e. older) or ``ending_before`` (the page j
 before it, i.e. newer); the list is ``{object: "list", data, has_more, url}``. As ids
 are unique and ordered, rows added meanwhile never shift a page. ``next_cursor`` is
 our addition: the id to pass on to continue in the same direction.
+
+This half knows no HTTP, so a service can page a query; the query-string dependency
+that fills :class:`PageParams` is :mod:`kallglot.http.pagination`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from kallglot.core.errors import InvalidRequestError
+__all__ = ["MAX_PAGE_SIZE", "Page", "PageParams", "paginate"]
 
 Row = TypeVar("Row")
 Item = TypeVar("Item")
 
 MAX_PAGE_SIZE = 100
-
-CURSOR_PATTERN = r"^[A-Za-z0-9_]+$"
 
 
 class PageParams(BaseModel):
@@ -32,43 +32,6 @@ class PageParams(BaseModel):
     starting_after: str | None = None
     ending_before: str | None = None
     url: str = ""
-
-
-def page_params(
-    request: Request,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 20,
-    starting_after: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=CURSOR_PATTERN,
-            description="Id of the last object of the previous page",
-        ),
-    ] = None,
-    ending_before: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            pattern=CURSOR_PATTERN,
-            description="Id of the first object of the next (newer) page",
-        ),
-    ] = None,
-) -> PageParams:
-    if starting_after is not None and ending_before is not None:
-        raise InvalidRequestError(
-            "Give starting_after or ending_before, not both.",
-            code="invalid_request",
-            param="ending_before",
-        )
-    return PageParams(
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-        url=request.url.path,
-    )
-
-
-Pagination = Annotated[PageParams, Depends(page_params)]
 
 
 class Page(BaseModel, Generic[Item]):
